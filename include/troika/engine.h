@@ -1,0 +1,210 @@
+// The engine: loaded models, their vocabularies and chat templates, and inference contexts.
+//
+// Contract: this is Troika's only door to llama.cpp; nothing outside src/engine includes
+// llama.h. A Model is immutable after load() and may be shared by any number of threads and
+// Contexts (it is held by shared_ptr; each Context keeps its Model alive). A Context holds one
+// KV cache and is NOT thread-safe: one thread at a time calls decode() and reads its outputs.
+// Every fallible call returns Status or Result with a message naming the file, value or limit
+// involved; llama.cpp's return codes are mapped as:
+//   missing file -> not_found; bad magic, truncated or corrupt GGUF -> data_loss;
+//   batch larger than the context or KV cache full -> resource_exhausted;
+//   aborted decode -> cancelled; malformed batch -> invalid_argument; anything else -> internal.
+// Shapes and units are in the comments: [n_vocab] f32 means one float per vocabulary entry.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "troika/status.h"
+
+namespace troika::engine {
+
+using Token = int32_t;
+using Pos = int32_t;
+using SeqId = int32_t;
+
+struct ModelOptions {
+  int n_gpu_layers = -1;    // layers to offload to the GPU; -1 = all (ignored by CPU builds)
+  bool use_mmap = true;     // map the file instead of reading it into memory
+  bool vocab_only = false;  // load the tokenizer and metadata only, no weights (fast)
+};
+
+struct SpecialTokens {
+  Token bos = -1;  // -1 when the vocabulary has none
+  Token eos = -1;
+  Token eot = -1;  // end of turn (<|eot_id|>, <end_of_turn>, <|end|>); -1 when none
+  Token pad = -1;
+  bool add_bos = false;  // the tokenizer prepends BOS when add_special is true
+  bool add_eos = false;
+  std::vector<Token> eog;  // every end-of-generation token, including eos and eot
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string architecture;  // general.architecture: "llama", "gemma2", "phi3", "bert", ...
+  std::string name;          // general.name, or the file name when absent
+  std::string description;   // llama.cpp's one-line description ("llama 8B Q8_0")
+  std::string file_type;     // "Q8_0", "F16", ...
+  uint64_t n_params = 0;
+  uint64_t size_bytes = 0;  // bytes of weights
+  int32_t n_ctx_train = 0;  // tokens
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t n_swa = 0;  // sliding-window size in tokens, 0 when none
+  int32_t n_vocab = 0;
+  std::string vocab_type;  // "spm", "bpe", "wpm", "ugm", "rwkv", "none"
+  SpecialTokens special;
+  std::string chat_template;  // the GGUF's tokenizer.chat_template, empty when absent
+  bool has_encoder = false;
+  bool has_decoder = true;
+};
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant", "tool"
+  std::string content;
+};
+
+struct ChatRenderOptions {
+  bool add_generation_prompt = true;  // end with the assistant turn's opening markers
+  std::string template_override;      // render with this Jinja template instead of the model's
+  int64_t now_unix_s = 0;  // "today" for templates that print a date (Llama 3.1); 0 = now
+};
+
+class Model {
+ public:
+  // Loads a GGUF file. Errors: not_found (no such file), data_loss (not a GGUF, truncated,
+  // corrupt or an unknown architecture), resource_exhausted (out of memory).
+  static Result<std::shared_ptr<Model>> load(const std::string& path,
+                                             const ModelOptions& options = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+
+  // Text -> token ids. add_special adds BOS/EOS as the vocabulary says; parse_special turns
+  // special-token text such as "<|eot_id|>" into its id (off: it is tokenized as plain text).
+  Result<std::vector<Token>> tokenize(std::string_view text, bool add_special = true,
+                                      bool parse_special = false) const;
+  // One token's text. special=false renders control tokens as "".
+  std::string token_to_piece(Token token, bool special = false) const;
+  // Token ids -> text, the inverse of tokenize (up to normalisation).
+  std::string detokenize(std::span<const Token> tokens, bool special = false) const;
+  bool is_eog(Token token) const;
+  bool is_valid(Token token) const { return token >= 0 && token < info().n_vocab; }
+
+  // Renders messages with the model's chat template (Jinja, as llama.cpp's common chat code
+  // runs it). Tokenize the result with
+  // add_special=true and parse_special=true: a BOS that the tokenizer adds by itself is
+  // stripped from the text so that it is not doubled. Errors: invalid_argument when the template rejects the
+  // messages (e.g. Gemma's "roles must alternate"), with the template's own message.
+  Result<std::string> render_chat(std::span<const ChatMessage> messages,
+                                  const ChatRenderOptions& options = {}) const;
+
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+enum class Pooling { kUnspecified = -1, kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
+
+struct ContextOptions {
+  int32_t n_ctx = 0;       // KV cache size in tokens; 0 = min(training context, 4096)
+  int32_t n_batch = 2048;  // most tokens one decode() may carry
+  int32_t n_ubatch = 512;  // physical micro-batch
+  int32_t n_seq_max = 1;   // distinct sequence ids a batch may use
+  int32_t n_threads = 0;   // 0 = all hardware threads
+  bool embeddings = false;  // compute embeddings instead of (or besides) logits
+  Pooling pooling = Pooling::kUnspecified;  // for embeddings; kUnspecified = the model's own
+  bool flash_attn = false;  // flash attention (faster on GPU; slightly different numerics)
+  bool f32_kv = false;      // f32 KV cache instead of f16 (exact comparisons in tests)
+  bool unified_kv = true;   // one KV buffer shared by all sequences (enables prefix sharing)
+};
+
+// Tokens for one decode() call. Each entry is a token at a position in one or more sequences;
+// `logits` marks entries whose output row the caller will read.
+class Batch {
+ public:
+  void clear();
+  void add(Token token, Pos pos, SeqId seq, bool logits);
+  void add(Token token, Pos pos, std::span<const SeqId> seqs, bool logits);
+  int32_t size() const { return static_cast<int32_t>(tokens_.size()); }
+  bool empty() const { return tokens_.empty(); }
+
+  // Read by the engine.
+  const std::vector<Token>& tokens() const { return tokens_; }
+  const std::vector<Pos>& positions() const { return pos_; }
+  const std::vector<std::vector<SeqId>>& seqs() const { return seqs_; }
+  const std::vector<int8_t>& logits() const { return logits_; }
+
+ private:
+  std::vector<Token> tokens_;
+  std::vector<Pos> pos_;
+  std::vector<std::vector<SeqId>> seqs_;
+  std::vector<int8_t> logits_;
+};
+
+class Context {
+ public:
+  // Errors: invalid_argument (bad options), resource_exhausted (cannot allocate the KV cache).
+  static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model,
+                                                 const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const Model& model() const { return *model_; }
+  int32_t n_ctx() const;
+  int32_t n_batch() const;
+  int32_t n_seq_max() const;
+
+  // Runs the model over a batch. Afterwards logits(i) is valid for each batch entry i that
+  // asked for logits, until the next decode(). Errors: resource_exhausted (no KV room),
+  // cancelled (abort flag set), invalid_argument (batch exceeds n_batch or bad token id).
+  Status decode(const Batch& batch);
+
+  // Feeds `tokens` into sequence `seq` starting at position `pos0`, in n_batch-sized chunks.
+  // When want_last_logits, logits(-1) afterwards holds the last token's row.
+  Status prefill(std::span<const Token> tokens, SeqId seq, Pos pos0, bool want_last_logits);
+
+  // [n_vocab] f32 logits of batch entry i of the last decode(); i = -1 is the last entry with
+  // logits. REQUIRES: that entry asked for logits.
+  std::span<const float> logits(int32_t i) const;
+  // [n_embd] f32 pooled embedding of a sequence (pooling != kNone), or of batch entry i
+  // (pooling kNone). Empty when the context was not created with embeddings.
+  std::span<const float> sequence_embedding(SeqId seq) const;
+  std::span<const float> token_embedding(int32_t i) const;
+
+  // KV cache bookkeeping, per sequence. Ranges are [p0, p1); -1 means open-ended.
+  void clear();
+  bool seq_remove(SeqId seq, Pos p0 = -1, Pos p1 = -1);
+  void seq_copy(SeqId src, SeqId dst, Pos p0 = -1, Pos p1 = -1);
+  void seq_keep(SeqId seq);
+  Pos seq_pos_max(SeqId seq) const;  // -1 when the sequence is empty
+
+  // Makes the decode() in flight (on another thread) stop soon with kCancelled.
+  void request_abort();
+
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  Context(std::shared_ptr<const Model> model, std::unique_ptr<Impl> impl);
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether this build can offload to a GPU, and llama.cpp's system line (SIMD features etc.).
+bool supports_gpu_offload();
+std::string system_info();
+
+}  // namespace troika::engine

@@ -1,0 +1,32 @@
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+namespace troika::cli {
+
+int report(const Status& status) {
+  std::fprintf(stderr, "troika: error: %s\n", status.to_string().c_str());
+  return exit_code(status.code());
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "Troika: role-based pipelines over local open LLMs (llama.cpp inside).\n"
+      "Run `troika COMMAND --help` for a command's options."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "troika 0.1.0");
+  int exit_code = 0;
+  add_model_commands(app, &exit_code);
+  add_generate_commands(app, &exit_code);
+  add_mkmodel_command(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 1;  // usage errors all exit 1
+  }
+  return exit_code;
+}
+
+}  // namespace troika::cli

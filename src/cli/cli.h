@@ -1,0 +1,27 @@
+// The troika command line: subcommands over the library, one exit code per error category.
+#pragma once
+
+#include <string>
+
+#include "troika/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace troika::cli {
+
+// Parses argv, runs the chosen subcommand, returns the process exit code
+// (0 ok, 1 usage error, then exit_code(Code) for library errors; see docs/errors.md).
+int run(int argc, char** argv);
+
+// Prints "troika: error: <code>: <message>" to stderr and returns the exit code for it.
+int report(const Status& status);
+
+// Each subcommand file registers itself: it adds a subcommand to `app` and sets `*exit_code`
+// when the subcommand runs.
+void add_model_commands(CLI::App& app, int* exit_code);     // info, tokenize
+void add_generate_commands(CLI::App& app, int* exit_code);  // generate, chat
+void add_mkmodel_command(CLI::App& app, int* exit_code);    // mkmodel
+
+}  // namespace troika::cli

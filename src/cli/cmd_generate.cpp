@@ -1,0 +1,210 @@
+// troika generate, troika chat
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "troika/generate.h"
+
+namespace troika::cli {
+
+namespace {
+
+struct GenFlags {
+  ModelFlags model;
+  int32_t n_ctx = 4096;
+  int32_t n_threads = 0;
+  int32_t n_predict = 128;
+  engine::SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  bool stats = false;
+
+  void add_to(CLI::App* cmd) {
+    model.add_to(cmd);
+    cmd->add_option("-c,--ctx", n_ctx, "context size in tokens (0 = the model's, capped at 4096)")
+        ->capture_default_str();
+    cmd->add_option("-t,--threads", n_threads, "CPU threads (0 = all)");
+    cmd->add_option("-n,--n-predict", n_predict, "most new tokens (-1 = until the context is full)")
+        ->capture_default_str();
+    cmd->add_option("--seed", sampling.seed, "sampling seed")->capture_default_str();
+    cmd->add_option("--temp", sampling.temperature, "temperature; 0 = greedy")
+        ->capture_default_str();
+    cmd->add_option("--top-k", sampling.top_k, "top-k (0 = off)")->capture_default_str();
+    cmd->add_option("--top-p", sampling.top_p, "top-p (1 = off)")->capture_default_str();
+    cmd->add_option("--min-p", sampling.min_p, "min-p (0 = off)")->capture_default_str();
+    cmd->add_option("--repeat-penalty", sampling.repeat_penalty, "repetition penalty (1 = off)")
+        ->capture_default_str();
+    cmd->add_option("--frequency-penalty", sampling.frequency_penalty, "frequency penalty");
+    cmd->add_option("--presence-penalty", sampling.presence_penalty, "presence penalty");
+    cmd->add_option("--stop", stop, "stop string (repeatable)");
+    cmd->add_flag("--ignore-eos", ignore_eos, "keep generating past end-of-generation tokens");
+    cmd->add_flag("--stats", stats,
+                  "print {\"n_prompt\",\"n_generated\",\"prompt_ms\",\"gen_ms\","
+                  "\"gen_tokens_per_s\"} as one JSON line to stderr");
+  }
+};
+
+Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return not_found("messages file not found: " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_array()) {
+    return invalid_argument(path + " must hold a JSON array of {\"role\": …, \"content\": …}");
+  }
+  std::vector<engine::ChatMessage> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const auto& m = j[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
+        !m.contains("content") || !m["content"].is_string()) {
+      return invalid_argument(path + ": message " + std::to_string(i) +
+                              " needs string fields \"role\" and \"content\"");
+    }
+    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  if (out.empty()) return invalid_argument(path + " holds no messages");
+  return out;
+}
+
+Result<std::unique_ptr<engine::Context>> open_context(const GenFlags& f,
+                                                      std::shared_ptr<engine::Model>* model) {
+  auto m = engine::Model::load(f.model.path, f.model.options());
+  if (!m.ok()) return m.status();
+  *model = *m;
+  engine::ContextOptions co;
+  co.n_ctx = f.n_ctx;
+  co.n_threads = f.n_threads;
+  return engine::Context::create(*model, co);
+}
+
+// Streams to stdout; returns the generation.
+Result<engine::Generation> run_generation(engine::Context& ctx, const std::vector<engine::Token>& prompt,
+                                          const GenFlags& f) {
+  engine::GenerateOptions go;
+  go.n_predict = f.n_predict;
+  go.stop = f.stop;
+  go.ignore_eos = f.ignore_eos;
+  go.sampling = f.sampling;
+  go.on_text = [](std::string_view piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  };
+  return engine::generate(ctx, prompt, go);
+}
+
+}  // namespace
+
+void add_generate_commands(CLI::App& app, int* exit_code) {
+  {
+    auto* cmd = app.add_subcommand("generate", "Generate text from a prompt or chat messages");
+    auto f = std::make_shared<GenFlags>();
+    auto prompt = std::make_shared<std::string>();
+    auto messages = std::make_shared<std::string>();
+    f->add_to(cmd);
+    auto* p = cmd->add_option("-p,--prompt", *prompt, "raw prompt text (special tokens parsed)");
+    auto* msg = cmd->add_option("--messages", *messages,
+                                "JSON file with [{\"role\",\"content\"}…], rendered with the "
+                                "model's chat template");
+    p->excludes(msg);
+    msg->excludes(p);
+    cmd->callback([=] {
+      if (prompt->empty() && messages->empty()) {
+        *exit_code = report(invalid_argument("give a prompt (-p TEXT) or --messages FILE.json"));
+        return;
+      }
+      std::shared_ptr<engine::Model> model;
+      auto ctx = open_context(*f, &model);
+      if (!ctx.ok()) {
+        *exit_code = report(ctx.status());
+        return;
+      }
+      std::string text = *prompt;
+      if (!messages->empty()) {
+        auto msgs = read_messages(*messages);
+        if (!msgs.ok()) {
+          *exit_code = report(msgs.status());
+          return;
+        }
+        auto rendered = model->render_chat(*msgs);
+        if (!rendered.ok()) {
+          *exit_code = report(rendered.status());
+          return;
+        }
+        text = *rendered;
+      }
+      auto ids = model->tokenize(text, true, true);
+      if (!ids.ok()) {
+        *exit_code = report(ids.status());
+        return;
+      }
+      auto gen = run_generation(**ctx, *ids, *f);
+      std::printf("\n");
+      if (!gen.ok()) {
+        *exit_code = report(gen.status());
+        return;
+      }
+      if (f->stats) std::fprintf(stderr, "%s\n", gen->stats.to_json().c_str());
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "chat", "Chat interactively; the model's template is applied to the whole history. "
+                "Commands: /reset clears the history, /exit (or end of input) quits");
+    auto f = std::make_shared<GenFlags>();
+    auto system = std::make_shared<std::string>();
+    f->n_predict = 512;
+    f->add_to(cmd);
+    cmd->add_option("-s,--system", *system, "system prompt");
+    cmd->callback([=] {
+      std::shared_ptr<engine::Model> model;
+      auto ctx = open_context(*f, &model);
+      if (!ctx.ok()) {
+        *exit_code = report(ctx.status());
+        return;
+      }
+      std::vector<engine::ChatMessage> history;
+      if (!system->empty()) history.push_back({"system", *system});
+      const size_t base = history.size();
+      std::string line;
+      while (true) {
+        std::printf("> ");
+        std::fflush(stdout);
+        if (!std::getline(std::cin, line) || line == "/exit") break;
+        if (line == "/reset") {
+          history.resize(base);
+          continue;
+        }
+        if (line.empty()) continue;
+        history.push_back({"user", line});
+        auto rendered = model->render_chat(history);
+        if (!rendered.ok()) {
+          report(rendered.status());
+          history.pop_back();
+          continue;
+        }
+        auto ids = model->tokenize(*rendered, true, true);
+        if (!ids.ok()) {
+          *exit_code = report(ids.status());
+          return;
+        }
+        auto gen = run_generation(**ctx, *ids, *f);
+        std::printf("\n");
+        if (!gen.ok()) {
+          report(gen.status());
+          history.pop_back();
+          continue;
+        }
+        if (f->stats) std::fprintf(stderr, "%s\n", gen->stats.to_json().c_str());
+        history.push_back({"assistant", gen->text});
+      }
+    });
+  }
+}
+
+}  // namespace troika::cli

@@ -1,0 +1,93 @@
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "engine/internal.h"
+#include "troika/generate.h"
+
+namespace troika::engine {
+
+struct Sampler::Impl {
+  llama_sampler* chain = nullptr;
+  ~Impl() {
+    if (chain) llama_sampler_free(chain);
+  }
+};
+
+Sampler::Sampler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Sampler::~Sampler() = default;
+
+Result<std::unique_ptr<Sampler>> Sampler::create(const Model& model, const SamplingParams& p) {
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
+    return invalid_argument("top_p must be in (0, 1], got " + std::to_string(p.top_p));
+  }
+  if (!(p.min_p >= 0.0f && p.min_p < 1.0f)) {
+    return invalid_argument("min_p must be in [0, 1), got " + std::to_string(p.min_p));
+  }
+  if (p.repeat_penalty <= 0.0f) {
+    return invalid_argument("repeat_penalty must be > 0, got " +
+                            std::to_string(p.repeat_penalty));
+  }
+  if (p.penalty_last_n < -1) {
+    return invalid_argument("penalty_last_n must be >= -1, got " +
+                            std::to_string(p.penalty_last_n));
+  }
+  llama_sampler_chain_params cp = llama_sampler_chain_default_params();
+  cp.no_perf = true;
+  auto impl = std::make_unique<Impl>();
+  impl->chain = llama_sampler_chain_init(cp);
+  llama_sampler* c = impl->chain;
+  if (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
+    llama_sampler_chain_add(c, llama_sampler_init_penalties(model.info().n_vocab, p.penalty_last_n, p.repeat_penalty,
+                                                            p.frequency_penalty,
+                                                            p.presence_penalty));
+  }
+  if (p.temperature <= 0.0f) {
+    llama_sampler_chain_add(c, llama_sampler_init_greedy());
+  } else {
+    if (p.top_k > 0) llama_sampler_chain_add(c, llama_sampler_init_top_k(p.top_k));
+    if (p.top_p < 1.0f) llama_sampler_chain_add(c, llama_sampler_init_top_p(p.top_p, 1));
+    if (p.min_p > 0.0f) llama_sampler_chain_add(c, llama_sampler_init_min_p(p.min_p, 1));
+    llama_sampler_chain_add(c, llama_sampler_init_temp(p.temperature));
+    llama_sampler_chain_add(c, llama_sampler_init_dist(p.seed));
+  }
+  return std::unique_ptr<Sampler>(new Sampler(std::move(impl)));
+}
+
+Token Sampler::sample(const Context& ctx, int32_t i) {
+  if (i < 0) i = ctx.impl().last_logits_row;
+  return llama_sampler_sample(impl_->chain, ctx.impl().ctx, i);
+}
+
+void Sampler::accept(Token token) { llama_sampler_accept(impl_->chain, token); }
+void Sampler::reset() { llama_sampler_reset(impl_->chain); }
+
+void log_softmax(std::span<const float> logits, std::vector<float>& out) {
+  out.resize(logits.size());
+  if (logits.empty()) return;
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0.0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v - max));
+  const float lse = max + static_cast<float>(std::log(sum));
+  for (size_t j = 0; j < logits.size(); ++j) out[j] = logits[j] - lse;
+}
+
+std::vector<TokenLogprob> top_k_logprobs(std::span<const float> logits, int32_t k) {
+  std::vector<TokenLogprob> out;
+  if (logits.empty() || k <= 0) return out;
+  k = std::min<int32_t>(k, static_cast<int32_t>(logits.size()));
+  std::vector<Token> ids(logits.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](Token a, Token b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  const float max = logits[ids[0]];
+  double sum = 0.0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v - max));
+  const float lse = max + static_cast<float>(std::log(sum));
+  out.reserve(k);
+  for (int32_t j = 0; j < k; ++j) out.push_back({ids[j], logits[ids[j]] - lse});
+  return out;
+}
+
+}  // namespace troika::engine
