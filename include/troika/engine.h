@@ -116,6 +116,7 @@ class Model {
 };
 
 enum class Pooling { kUnspecified = -1, kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
+enum class FlashAttn { kAuto = -1, kOff = 0, kOn = 1 };
 
 struct ContextOptions {
   int32_t n_ctx = 0;       // KV cache size in tokens; 0 = min(training context, 4096)
@@ -125,7 +126,7 @@ struct ContextOptions {
   int32_t n_threads = 0;   // 0 = all hardware threads
   bool embeddings = false;  // compute embeddings instead of (or besides) logits
   Pooling pooling = Pooling::kUnspecified;  // for embeddings; kUnspecified = the model's own
-  bool flash_attn = false;  // flash attention (faster on GPU; slightly different numerics)
+  FlashAttn flash_attn = FlashAttn::kAuto;  // kAuto: where the backend supports it (GPU)
   bool f32_kv = false;      // f32 KV cache instead of f16 (exact comparisons in tests)
   bool unified_kv = true;   // one KV buffer shared by all sequences (enables prefix sharing)
 };

@@ -32,6 +32,31 @@ struct SamplingParams {
   uint32_t seed = 0;               // same seed + same inputs -> same tokens
 };
 
+// A set of allowed token ids over a vocabulary, one bit per token.
+class TokenMask {
+ public:
+  TokenMask() = default;
+  explicit TokenMask(int32_t n_vocab, bool allow_all = false) { reset(n_vocab, allow_all); }
+  void reset(int32_t n_vocab, bool allow_all) {
+    n_vocab_ = n_vocab;
+    words_.assign((n_vocab + 31) / 32, allow_all ? ~0u : 0u);
+    if (allow_all && n_vocab % 32) words_.back() = (1u << (n_vocab % 32)) - 1;
+  }
+  void allow(Token t) { words_[t >> 5] |= 1u << (t & 31); }
+  void forbid(Token t) { words_[t >> 5] &= ~(1u << (t & 31)); }
+  bool allows(Token t) const {
+    return t >= 0 && t < n_vocab_ && (words_[t >> 5] >> (t & 31)) & 1u;
+  }
+  int32_t n_vocab() const { return n_vocab_; }
+  int32_t count() const;  // allowed tokens
+  std::span<uint32_t> words() { return words_; }
+  std::span<const uint32_t> words() const { return words_; }
+
+ private:
+  int32_t n_vocab_ = 0;
+  std::vector<uint32_t> words_;
+};
+
 class Sampler {
  public:
   // Errors: invalid_argument for out-of-range parameters (negative temperature is greedy,
@@ -42,6 +67,9 @@ class Sampler {
   // Samples from the logits row `i` of ctx's last decode (see Context::logits) and records the
   // token in the penalty history.
   Token sample(const Context& ctx, int32_t i);
+  // Samples from a logits row ([n_vocab] f32) restricted to `mask` when given. REQUIRES: the mask
+  // allows at least one token. Records the token like sample().
+  Token sample(std::span<const float> logits, const TokenMask* mask = nullptr);
   // Records a token that was not produced by sample() (e.g. a forced one).
   void accept(Token token);
   void reset();
@@ -65,6 +93,25 @@ std::vector<TokenLogprob> top_k_logprobs(std::span<const float> logits, int32_t 
 
 enum class FinishReason { kEndOfGeneration, kLength, kStopString, kCallback };
 const char* to_string(FinishReason reason);  // "eog", "length", "stop", "callback"
+
+// Accumulates generated text and says which part is settled: never half a UTF-8 character,
+// never a tail that may still grow into a stop string.
+class TextStream {
+ public:
+  explicit TextStream(std::vector<std::string> stop = {}) : stop_(std::move(stop)) {}
+  // Appends a token's text. Returns true when a stop string matched; the text is then cut
+  // before the match and nothing more should be appended.
+  bool append(std::string_view piece);
+  // The newly settled text since the last call (empty if none). final = true settles everything.
+  std::string_view settle(bool final);
+  const std::string& text() const { return text_; }
+  std::string take() { return std::move(text_); }
+
+ private:
+  std::vector<std::string> stop_;
+  std::string text_;
+  size_t emitted_ = 0;
+};
 
 struct GenerateOptions {
   int32_t n_predict = 128;          // most new tokens; < 0 means until the context is full

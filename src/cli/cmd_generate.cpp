@@ -22,6 +22,7 @@ struct GenFlags {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   bool stats = false;
+  std::string flash_attn = "auto";
 
   void add_to(CLI::App* cmd) {
     model.add_to(cmd);
@@ -42,6 +43,9 @@ struct GenFlags {
     cmd->add_option("--presence-penalty", sampling.presence_penalty, "presence penalty");
     cmd->add_option("--stop", stop, "stop string (repeatable)");
     cmd->add_flag("--ignore-eos", ignore_eos, "keep generating past end-of-generation tokens");
+    cmd->add_option("--flash-attn", flash_attn, "flash attention: auto | on | off")
+        ->check(CLI::IsMember({"auto", "on", "off"}))
+        ->capture_default_str();
     cmd->add_flag("--stats", stats,
                   "print {\"n_prompt\",\"n_generated\",\"prompt_ms\",\"gen_ms\","
                   "\"gen_tokens_per_s\"} as one JSON line to stderr");
@@ -79,6 +83,9 @@ Result<std::unique_ptr<engine::Context>> open_context(const GenFlags& f,
   engine::ContextOptions co;
   co.n_ctx = f.n_ctx;
   co.n_threads = f.n_threads;
+  co.flash_attn = f.flash_attn == "on"    ? engine::FlashAttn::kOn
+                  : f.flash_attn == "off" ? engine::FlashAttn::kOff
+                                          : engine::FlashAttn::kAuto;
   return engine::Context::create(*model, co);
 }
 

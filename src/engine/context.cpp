@@ -70,8 +70,7 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
   p.n_threads_batch = p.n_threads;
   p.embeddings = options.embeddings;
   p.pooling_type = to_llama(options.pooling);
-  p.flash_attn_type = options.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED
-                                         : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  p.flash_attn_type = static_cast<enum llama_flash_attn_type>(options.flash_attn);
   if (options.f32_kv) {
     p.type_k = GGML_TYPE_F32;
     p.type_v = GGML_TYPE_F32;

@@ -27,58 +27,42 @@ size_t incomplete_utf8_tail(const std::string& s, size_t end) {
   return 0;
 }
 
-// Streams text while holding back anything that may still become a stop string or is an
-// unfinished UTF-8 character.
-class TextStream {
- public:
-  TextStream(const GenerateOptions& o) : opts_(o) {}
+}  // namespace
 
-  // Appends a piece. Returns true when a stop string matched (text is then cut before it).
-  bool append(const std::string& piece) {
-    text_ += piece;
-    size_t cut = std::string::npos;
-    for (const auto& stop : opts_.stop) {
-      if (stop.empty()) continue;
-      size_t from = emitted_ >= stop.size() ? emitted_ - (stop.size() - 1) : 0;
-      size_t at = text_.find(stop, from);
-      if (at != std::string::npos) cut = std::min(cut, at);
-    }
-    if (cut != std::string::npos) {
-      text_.resize(cut);
-      return true;
-    }
-    return false;
+bool TextStream::append(std::string_view piece) {
+  text_ += piece;
+  size_t cut = std::string::npos;
+  for (const auto& stop : stop_) {
+    if (stop.empty()) continue;
+    size_t from = emitted_ >= stop.size() ? emitted_ - (stop.size() - 1) : 0;
+    size_t at = text_.find(stop, from);
+    if (at != std::string::npos) cut = std::min(cut, at);
   }
+  if (cut == std::string::npos) return false;
+  text_.resize(cut);
+  if (emitted_ > cut) emitted_ = cut;
+  return true;
+}
 
-  // Sends what is settled. Returns false when the callback asked to stop.
-  bool flush(bool final) {
-    size_t end = text_.size();
-    if (!final) {
-      for (const auto& stop : opts_.stop) {
-        for (size_t k = std::min(stop.size() - 1, text_.size()); k > 0; --k) {
-          if (text_.compare(text_.size() - k, k, stop, 0, k) == 0) {
-            end = std::min(end, text_.size() - k);
-            break;
-          }
+std::string_view TextStream::settle(bool final) {
+  size_t end = text_.size();
+  if (!final) {
+    for (const auto& stop : stop_) {
+      if (stop.empty()) continue;
+      for (size_t k = std::min(stop.size() - 1, text_.size()); k > 0; --k) {
+        if (text_.compare(text_.size() - k, k, stop, 0, k) == 0) {
+          end = std::min(end, text_.size() - k);
+          break;
         }
       }
-      end -= incomplete_utf8_tail(text_, end);
     }
-    if (end <= emitted_) return true;
-    std::string_view piece(text_.data() + emitted_, end - emitted_);
-    emitted_ = end;
-    return opts_.on_text ? opts_.on_text(piece) : true;
+    end -= incomplete_utf8_tail(text_, end);
   }
-
-  std::string take() { return std::move(text_); }
-
- private:
-  const GenerateOptions& opts_;
-  std::string text_;
-  size_t emitted_ = 0;
-};
-
-}  // namespace
+  if (end <= emitted_) return {};
+  std::string_view piece(text_.data() + emitted_, end - emitted_);
+  emitted_ = end;
+  return piece;
+}
 
 const char* to_string(FinishReason reason) {
   switch (reason) {
@@ -121,14 +105,18 @@ Result<Generation> generate(Context& ctx, std::span<const Token> prompt,
   TROIKA_RETURN_IF_ERROR(ctx.prefill(prompt, options.seq, 0, true));
   gen.stats.prompt_ms = ms_since(t0);
 
-  TextStream stream(options);
+  TextStream stream(options.stop);
+  auto emit = [&](bool final) {
+    std::string_view piece = stream.settle(final);
+    return piece.empty() || !options.on_text || options.on_text(piece);
+  };
   Pos pos = static_cast<Pos>(prompt.size());
   const int32_t limit = options.n_predict < 0 ? n_ctx : options.n_predict;
   Batch batch;
   auto t1 = Clock::now();
   gen.finish = FinishReason::kLength;
   while (gen.stats.n_generated < limit) {
-    Token tok = (*sampler)->sample(ctx, -1);
+    Token tok = (*sampler)->sample(ctx.logits(-1));
     gen.tokens.push_back(tok);
     ++gen.stats.n_generated;
     if (!options.ignore_eos && model.is_eog(tok)) {
@@ -139,7 +127,7 @@ Result<Generation> generate(Context& ctx, std::span<const Token> prompt,
       gen.finish = FinishReason::kStopString;
       break;
     }
-    if (!stream.flush(false)) {
+    if (!emit(false)) {
       gen.finish = FinishReason::kCallback;
       break;
     }
@@ -149,7 +137,7 @@ Result<Generation> generate(Context& ctx, std::span<const Token> prompt,
     TROIKA_RETURN_IF_ERROR(ctx.decode(batch));
   }
   gen.stats.gen_ms = ms_since(t1);
-  if (gen.finish != FinishReason::kCallback) stream.flush(true);
+  if (gen.finish != FinishReason::kCallback) emit(true);
   gen.text = stream.take();
   return gen;
 }

@@ -9,6 +9,8 @@ namespace troika::engine {
 
 struct Sampler::Impl {
   llama_sampler* chain = nullptr;
+  bool plain_greedy = false;  // argmax with no penalties: sample without building candidates
+  std::vector<llama_token_data> candidates;
   ~Impl() {
     if (chain) llama_sampler_free(chain);
   }
@@ -43,6 +45,7 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const Model& model, const Sampl
                                                             p.presence_penalty));
   }
   if (p.temperature <= 0.0f) {
+    impl->plain_greedy = llama_sampler_chain_n(c) == 0;
     llama_sampler_chain_add(c, llama_sampler_init_greedy());
   } else {
     if (p.top_k > 0) llama_sampler_chain_add(c, llama_sampler_init_top_k(p.top_k));
@@ -57,6 +60,44 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const Model& model, const Sampl
 Token Sampler::sample(const Context& ctx, int32_t i) {
   if (i < 0) i = ctx.impl().last_logits_row;
   return llama_sampler_sample(impl_->chain, ctx.impl().ctx, i);
+}
+
+Token Sampler::sample(std::span<const float> logits, const TokenMask* mask) {
+  const int32_t n = static_cast<int32_t>(logits.size());
+  if (impl_->plain_greedy) {
+    Token best = -1;
+    float best_logit = -INFINITY;
+    for (int32_t t = 0; t < n; ++t) {
+      if (logits[t] > best_logit && (!mask || mask->allows(t))) {
+        best_logit = logits[t];
+        best = t;
+      }
+    }
+    if (best < 0 && mask) {  // every allowed logit is -inf: take the first allowed token
+      for (int32_t t = 0; t < n && best < 0; ++t) best = mask->allows(t) ? t : -1;
+    }
+    llama_sampler_accept(impl_->chain, best);
+    return best;
+  }
+  auto& cand = impl_->candidates;
+  cand.clear();
+  cand.reserve(n);
+  for (int32_t t = 0; t < n; ++t) {
+    if (!mask || mask->allows(t)) cand.push_back({t, logits[t], 0.0f});
+  }
+  llama_token_data_array arr = {cand.data(), cand.size(), -1, false};
+  llama_sampler_apply(impl_->chain, &arr);
+  Token tok = (arr.selected >= 0 && static_cast<size_t>(arr.selected) < arr.size)
+                  ? arr.data[arr.selected].id
+                  : cand.front().id;
+  llama_sampler_accept(impl_->chain, tok);
+  return tok;
+}
+
+int32_t TokenMask::count() const {
+  int32_t n = 0;
+  for (uint32_t w : words_) n += __builtin_popcount(w);
+  return n;
 }
 
 void Sampler::accept(Token token) { llama_sampler_accept(impl_->chain, token); }

@@ -23,6 +23,10 @@ std::string temp_dir() {
   static const std::string dir = [] {
     fs::path p = fs::temp_directory_path() / ("troika-test-" + std::to_string(::getpid()));
     fs::create_directories(p);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(temp_dir(), ec);
+    });
     return p.string();
   }();
   return dir;

@@ -1,0 +1,579 @@
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "schedule/job.h"
+#include "schedule/prefix_cache.h"
+#include "schedule/solo.h"
+
+namespace troika::schedule {
+
+struct Scheduler::Impl {
+  std::shared_ptr<const engine::Model> model;
+  SchedulerOptions opts;
+  std::unique_ptr<engine::Context> ctx;
+  int32_t n_ctx = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<Job>> incoming;  // guarded by mu
+  bool stopping = false;                      // guarded by mu
+  SchedulerStats stats;                       // guarded by mu
+  uint64_t next_order = 0;                    // guarded by mu
+
+  // Owned by the step thread.
+  std::vector<std::shared_ptr<Job>> waiting;
+  std::vector<std::shared_ptr<Job>> running;
+  std::vector<int32_t> free_seqs;
+  PrefixCache cache;
+  int32_t cells_reserved = 0;
+  engine::Batch batch;
+
+  std::unique_ptr<SoloRunner> solo;
+  std::thread thread;
+
+  Status enqueue(std::shared_ptr<Job> job);
+  void loop();
+  void step();
+  void expire();
+  void admit();
+  bool make_room(int32_t cells, int32_t seqs);
+  void start(Job& job);
+  void build_batch();
+  void after_decode();
+  void fork_generate(Job& job);
+  void fork_score(Job& job);
+  void finish(Job& job);
+  void release(Job& job, bool keep_prompt);
+  void abort_job(Job& job, const Status& st);
+  void publish_gauges();  // REQUIRES: mu held
+  bool job_done(const Job& job) const;
+};
+
+namespace {
+
+Status check_generate(const Request& r, int32_t n_seq_max) {
+  if (r.n < 1) return invalid_argument("n must be >= 1, got " + std::to_string(r.n));
+  if (r.n > n_seq_max) {
+    return invalid_argument("n = " + std::to_string(r.n) + " exceeds the scheduler's " +
+                            std::to_string(n_seq_max) + " sequences");
+  }
+  if (r.max_tokens < 1) {
+    return invalid_argument("max_tokens must be >= 1, got " + std::to_string(r.max_tokens));
+  }
+  if (r.top_logprobs < 0 || r.top_logprobs > 100) {
+    return invalid_argument("top_logprobs must be in [0, 100], got " +
+                            std::to_string(r.top_logprobs));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const engine::Model> model,
+                                                     const SchedulerOptions& options) {
+  if (!model) return invalid_argument("Scheduler::create needs a loaded model");
+  if (options.n_seq_max < 1 || options.n_seq_max > 256) {
+    return invalid_argument("n_seq_max must be in [1, 256], got " +
+                            std::to_string(options.n_seq_max));
+  }
+  if (options.step_token_budget < 1) {
+    return invalid_argument("step_token_budget must be >= 1");
+  }
+  engine::ContextOptions co;
+  co.n_ctx = options.n_ctx;
+  co.n_seq_max = options.n_seq_max;
+  co.n_batch = std::max(options.step_token_budget, options.n_seq_max) + options.n_seq_max * 8;
+  co.n_ubatch = std::min(512, co.n_batch);
+  co.n_threads = options.n_threads;
+  co.flash_attn = options.flash_attn;
+  co.unified_kv = true;
+  auto ctx = engine::Context::create(model, co);
+  if (!ctx.ok()) return ctx.status();
+
+  auto impl = std::make_unique<Impl>();
+  impl->model = model;
+  impl->opts = options;
+  impl->ctx = std::move(*ctx);
+  impl->n_ctx = impl->ctx->n_ctx();
+  for (int32_t s = options.n_seq_max - 1; s >= 0; --s) impl->free_seqs.push_back(s);
+  impl->solo = std::make_unique<SoloRunner>(model, options);
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->loop(); });
+  return std::unique_ptr<Scheduler>(new Scheduler(std::move(impl)));
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->solo.reset();
+}
+
+const engine::Model& Scheduler::model() const { return *impl_->model; }
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+Status Scheduler::Impl::enqueue(std::shared_ptr<Job> job) {
+  const int32_t n_vocab = model->info().n_vocab;
+  for (Token t : job->prompt) {
+    if (t < 0 || t >= n_vocab) {
+      return invalid_argument("prompt token " + std::to_string(t) + " is outside the vocabulary");
+    }
+  }
+  if (job->cells > n_ctx) {
+    return resource_exhausted("the request needs up to " + std::to_string(job->cells) +
+                              " KV cells (prompt + n x max_tokens) but the scheduler has " +
+                              std::to_string(n_ctx) + "; shorten it or raise n_ctx");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return cancelled("the scheduler is shutting down");
+    job->order = next_order++;
+    incoming.push_back(std::move(job));
+  }
+  cv.notify_all();
+  return Status::Ok();
+}
+
+Handle<Completion> Scheduler::submit(Request request) {
+  auto job = std::make_shared<Job>();
+  job->kind = Job::Kind::kGenerate;
+  job->cancel = std::make_shared<std::atomic<bool>>(false);
+  Handle<Completion> handle(job->gen_promise.get_future().share(), job->cancel);
+  job->t_submit = Clock::now();
+  Status st = check_generate(request, impl_->opts.n_seq_max);
+  if (st.ok() && request.prompt.empty()) {
+    if (request.messages.empty()) {
+      st = invalid_argument("the request has neither a prompt nor messages");
+    } else {
+      auto text = impl_->model->render_chat(request.messages);
+      auto ids = text.ok() ? impl_->model->tokenize(*text, true, true)
+                           : Result<std::vector<Token>>(text.status());
+      if (ids.ok()) {
+        request.prompt = std::move(*ids);
+      } else {
+        st = ids.status();
+      }
+    }
+  }
+  if (!st.ok()) {
+    job->fail(st);
+    return handle;
+  }
+  job->prompt = request.prompt;
+  job->priority = request.priority;
+  job->deadline = request.deadline;
+  job->cells = static_cast<int32_t>(job->prompt.size()) + request.n * request.max_tokens;
+  job->n_seqs = request.n;
+  job->req = std::move(request);
+  if (job->req.reproducible) {
+    impl_->solo->submit(std::move(job));
+    return handle;
+  }
+  st = impl_->enqueue(job);
+  if (!st.ok()) job->fail(st);
+  return handle;
+}
+
+Handle<ScoreResult> Scheduler::score(ScoreRequest request) {
+  auto job = std::make_shared<Job>();
+  job->kind = Job::Kind::kScore;
+  job->cancel = std::make_shared<std::atomic<bool>>(false);
+  Handle<ScoreResult> handle(job->score_promise.get_future().share(), job->cancel);
+  job->t_submit = Clock::now();
+  Status st;
+  if (request.prefix.empty()) st = invalid_argument("score needs a non-empty prefix");
+  if (request.continuations.empty()) st = invalid_argument("score needs at least one continuation");
+  if (static_cast<int32_t>(request.continuations.size()) > impl_->opts.n_seq_max) {
+    st = invalid_argument(std::to_string(request.continuations.size()) +
+                          " continuations exceed the scheduler's " +
+                          std::to_string(impl_->opts.n_seq_max) + " sequences; score in groups");
+  }
+  int32_t cells = static_cast<int32_t>(request.prefix.size());
+  for (size_t k = 0; k < request.continuations.size() && st.ok(); ++k) {
+    const auto& c = request.continuations[k];
+    if (c.empty()) st = invalid_argument("continuation " + std::to_string(k) + " is empty");
+    for (Token t : c) {
+      if (!impl_->model->is_valid(t)) {
+        st = invalid_argument("continuation " + std::to_string(k) + " has token " +
+                              std::to_string(t) + " outside the vocabulary");
+      }
+    }
+    cells += static_cast<int32_t>(c.size());
+  }
+  if (!st.ok()) {
+    job->fail(st);
+    return handle;
+  }
+  job->prompt = request.prefix;
+  job->priority = request.priority;
+  job->deadline = request.deadline;
+  job->cells = cells;
+  job->n_seqs = static_cast<int32_t>(request.continuations.size());
+  job->sreq = std::move(request);
+  st = impl_->enqueue(job);
+  if (!st.ok()) job->fail(st);
+  return handle;
+}
+
+void Scheduler::Impl::loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      auto idle = [&] { return incoming.empty() && running.empty() && waiting.empty(); };
+      if (!stopping && idle()) cv.wait(lock, [&] { return stopping || !idle(); });
+      if (stopping) break;
+      // Waiting requests with deadlines need the loop to come round even when nothing runs.
+      if (running.empty() && incoming.empty() && !waiting.empty()) {
+        cv.wait_for(lock, std::chrono::milliseconds(10));
+      }
+      while (!incoming.empty()) {
+        waiting.push_back(std::move(incoming.front()));
+        incoming.pop_front();
+      }
+    }
+    step();
+  }
+  Status st = cancelled("the scheduler shut down before the request finished");
+  for (auto& j : running) j->fail(st);
+  for (auto& j : waiting) j->fail(st);
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& j : incoming) j->fail(st);
+  incoming.clear();
+}
+
+void Scheduler::Impl::step() {
+  const auto t0 = Clock::now();
+  expire();
+  admit();
+  if (running.empty()) return;
+  build_batch();
+  if (batch.empty()) return;
+  const auto t1 = Clock::now();
+  Status st = ctx->decode(batch);
+  const auto t2 = Clock::now();
+  if (!st.ok()) {
+    // The cache state of a failed batch is not trusted: every job in it fails.
+    for (auto& j : running) abort_job(*j, st);
+    running.clear();
+    return;
+  }
+  after_decode();
+  const auto t3 = Clock::now();
+  std::vector<std::shared_ptr<Job>> still;
+  for (auto& j : running) {
+    if (j->ended) continue;
+    if (job_done(*j)) {
+      finish(*j);
+    } else {
+      still.push_back(j);
+    }
+  }
+  running.swap(still);
+  const auto t4 = Clock::now();
+  std::lock_guard<std::mutex> lock(mu);
+  stats.steps++;
+  stats.decode_ms += ms_between(t1, t2);
+  stats.sample_ms += ms_between(t2, t3);
+  stats.overhead_ms += ms_between(t0, t1) + ms_between(t3, t4);
+  publish_gauges();
+}
+
+void Scheduler::Impl::publish_gauges() {
+  stats.running = static_cast<int32_t>(
+      std::count_if(running.begin(), running.end(), [](const auto& j) { return !j->ended; }));
+  stats.waiting = static_cast<int32_t>(waiting.size());
+  stats.cells_reserved = cells_reserved;
+  stats.cells_cached = cache.cells();
+}
+
+void Scheduler::Impl::expire() {
+  const auto now = Clock::now();
+  auto check = [&](Job& j) -> Status {
+    if (j.cancel->load()) return cancelled("the request was cancelled");
+    if (j.deadline && now >= *j.deadline) {
+      return Status(Code::kDeadlineExceeded, "the request's deadline passed after " +
+                                                 std::to_string(ms_between(j.t_submit, now)) +
+                                                 " ms");
+    }
+    return Status::Ok();
+  };
+  for (auto* list : {&waiting, &running}) {
+    std::vector<std::shared_ptr<Job>> keep;
+    for (auto& j : *list) {
+      Status st = check(*j);
+      if (st.ok()) {
+        keep.push_back(j);
+      } else if (list == &running) {
+        abort_job(*j, st);
+      } else {
+        j->fail(st);
+      }
+    }
+    list->swap(keep);
+  }
+}
+
+bool Scheduler::Impl::make_room(int32_t cells, int32_t seqs) {
+  auto fits = [&] {
+    return cells_reserved + cache.cells() + cells <= n_ctx &&
+           static_cast<int32_t>(free_seqs.size()) >= seqs;
+  };
+  while (!fits() && !cache.empty()) {
+    int32_t seq = cache.evict_lru();
+    ctx->seq_remove(seq);
+    free_seqs.push_back(seq);
+  }
+  return fits();
+}
+
+void Scheduler::Impl::admit() {
+  std::stable_sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
+    return a->priority != b->priority ? a->priority > b->priority : a->order < b->order;
+  });
+  size_t i = 0;
+  for (; i < waiting.size(); ++i) {
+    Job& j = *waiting[i];
+    if (!make_room(j.cells, j.n_seqs)) break;  // strict order: no overtaking, no starvation
+    start(j);
+    running.push_back(waiting[i]);
+  }
+  waiting.erase(waiting.begin(), waiting.begin() + i);
+}
+
+void Scheduler::Impl::start(Job& j) {
+  j.t_admit = Clock::now();
+  cells_reserved += j.cells;
+  for (int32_t k = 0; k < j.n_seqs; ++k) {
+    j.seqs.push_back(free_seqs.back());
+    free_seqs.pop_back();
+  }
+  j.prompt_seq = j.seqs[0];
+  // At least the last prompt token is always decoded: its logits start the output.
+  const int32_t max_reuse = static_cast<int32_t>(j.prompt.size()) - 1;
+  if (opts.prefix_cache_tokens > 0 && max_reuse >= opts.min_cached_prefix) {
+    PrefixCache::Match m = cache.lookup(j.prompt, max_reuse);
+    if (m.length >= opts.min_cached_prefix) {
+      ctx->seq_copy(m.seq, j.prompt_seq, 0, m.length);
+      j.n_done = j.n_cached = m.length;
+    }
+  }
+}
+
+void Scheduler::Impl::build_batch() {
+  batch.clear();
+  int32_t budget = opts.step_token_budget;
+  // Running samples and continuations first: they never wait for prefill.
+  for (auto& jp : running) {
+    Job& j = *jp;
+    for (auto& s : j.samples) {
+      s.row = -1;
+      if (s.finished) continue;
+      for (size_t k = 0; k < s.to_feed.size(); ++k) {
+        bool last = k + 1 == s.to_feed.size();
+        if (last) s.row = batch.size();
+        batch.add(s.to_feed[k], s.n_past + static_cast<engine::Pos>(k), s.seq, last);
+      }
+      budget -= static_cast<int32_t>(s.to_feed.size());
+    }
+  }
+  for (auto& jp : running) {
+    Job& j = *jp;
+    j.prompt_row = -1;
+    if (j.prompt_pending() && budget > 0) {
+      const int32_t n = std::min<int32_t>(budget, static_cast<int32_t>(j.prompt.size()) - j.n_done);
+      for (int32_t k = 0; k < n; ++k) {
+        const int32_t pos = j.n_done + k;
+        const bool last = pos + 1 == static_cast<int32_t>(j.prompt.size());
+        if (last) j.prompt_row = batch.size();
+        batch.add(j.prompt[pos], pos, j.prompt_seq, last);
+      }
+      budget -= n;
+      j.n_done += n;  // provisional: a failed decode fails the job
+    }
+    // Score continuations: every token but the last is decoded, each with logits.
+    for (auto& c : j.conts) {
+      c.rows.clear();
+      const int32_t todo = static_cast<int32_t>(c.tokens.size()) - 1 - c.n_fed;
+      const int32_t n = std::min(todo, std::max(budget, 0));
+      for (int32_t k = 0; k < n; ++k) {
+        const int32_t idx = c.n_fed + k;
+        c.rows.push_back(batch.size());
+        batch.add(c.tokens[idx], static_cast<engine::Pos>(j.prompt.size()) + idx, c.seq, true);
+      }
+      budget -= n;
+    }
+  }
+}
+
+void Scheduler::Impl::after_decode() {
+  std::vector<float> lp;
+  for (auto& jp : running) {
+    Job& j = *jp;
+    if (j.prompt_row >= 0) {
+      if (j.kind == Job::Kind::kGenerate) {
+        fork_generate(j);
+      } else {
+        fork_score(j);
+      }
+      continue;
+    }
+    for (auto& s : j.samples) {
+      if (s.finished || s.row < 0) continue;
+      s.n_past += static_cast<engine::Pos>(s.to_feed.size());
+      Status st = s.on_logits(ctx->logits(s.row), j.req, *model, n_ctx - s.n_past);
+      if (!st.ok()) {
+        abort_job(j, st);
+        break;
+      }
+      if (s.finished) j.t_last = Clock::now();
+    }
+    if (j.ended) continue;
+    for (auto& c : j.conts) {
+      for (size_t k = 0; k < c.rows.size(); ++k) {
+        auto row = ctx->logits(c.rows[k]);
+        engine::log_softmax(row, lp);
+        const int32_t next = c.n_fed + static_cast<int32_t>(k) + 1;
+        c.score.token_logprobs.push_back(lp[c.tokens[next]]);
+      }
+      c.n_fed += static_cast<int32_t>(c.rows.size());
+    }
+  }
+}
+
+void Scheduler::Impl::fork_generate(Job& j) {
+  j.forked = true;
+  j.t_first = Clock::now();
+  const auto row = ctx->logits(j.prompt_row);
+  const int32_t n_prompt = static_cast<int32_t>(j.prompt.size());
+  j.samples.resize(j.req.n);
+  for (int32_t i = 0; i < j.req.n; ++i) {
+    SampleState& s = j.samples[i];
+    s.index = i;
+    s.seq = j.seqs[i];
+    s.n_past = n_prompt;
+    s.stream = engine::TextStream(j.req.stop);
+    if (i > 0) ctx->seq_copy(j.prompt_seq, s.seq);
+    if (j.req.constraint) s.constraint = j.req.constraint->clone();
+    auto sampler = make_sampler(*model, j.req, i);
+    if (!sampler.ok()) {
+      abort_job(j, sampler.status());
+      return;
+    }
+    s.sampler = std::move(*sampler);
+  }
+  for (auto& s : j.samples) {
+    Status st = s.on_logits(row, j.req, *model, n_ctx - s.n_past);
+    if (!st.ok()) {
+      abort_job(j, st);
+      return;
+    }
+  }
+  j.t_last = Clock::now();
+}
+
+void Scheduler::Impl::fork_score(Job& j) {
+  j.forked = true;
+  std::vector<float> lp;
+  engine::log_softmax(ctx->logits(j.prompt_row), lp);
+  j.conts.resize(j.sreq.continuations.size());
+  for (size_t k = 0; k < j.conts.size(); ++k) {
+    Continuation& c = j.conts[k];
+    c.seq = j.seqs[k];
+    c.tokens = j.sreq.continuations[k];
+    c.score.token_logprobs.push_back(lp[c.tokens[0]]);
+    if (k > 0) ctx->seq_copy(j.prompt_seq, c.seq);
+  }
+}
+
+bool Scheduler::Impl::job_done(const Job& j) const {
+  if (!j.forked) return false;
+  if (j.kind == Job::Kind::kGenerate) {
+    return std::all_of(j.samples.begin(), j.samples.end(), [](const auto& s) { return s.finished; });
+  }
+  return std::all_of(j.conts.begin(), j.conts.end(), [](const Continuation& c) {
+    return c.n_fed + 1 >= static_cast<int32_t>(c.tokens.size());
+  });
+}
+
+void Scheduler::Impl::release(Job& j, bool keep_prompt) {
+  j.ended = true;
+  cells_reserved -= j.cells;
+  const int32_t n_prompt = static_cast<int32_t>(j.prompt.size());
+  for (int32_t seq : j.seqs) {
+    if (keep_prompt && seq == j.prompt_seq && opts.prefix_cache_tokens > 0 &&
+        n_prompt >= opts.min_cached_prefix && n_prompt <= opts.prefix_cache_tokens) {
+      // Keep the prompt's cells as a cached prefix; drop what was generated after it.
+      ctx->seq_remove(seq, n_prompt, -1);
+      for (int32_t freed : cache.insert(seq, j.prompt)) {
+        ctx->seq_remove(freed);
+        free_seqs.push_back(freed);
+      }
+      continue;
+    }
+    ctx->seq_remove(seq);
+    free_seqs.push_back(seq);
+  }
+  j.seqs.clear();
+  while (cache.cells() > opts.prefix_cache_tokens && !cache.empty()) {
+    int32_t seq = cache.evict_lru();
+    ctx->seq_remove(seq);
+    free_seqs.push_back(seq);
+  }
+  // Visible before the request's result is: a caller that saw its result sees these too.
+  std::lock_guard<std::mutex> lock(mu);
+  publish_gauges();
+}
+
+void Scheduler::Impl::finish(Job& j) {
+  release(j, true);
+  const auto now = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stats.requests_done++;
+    stats.tokens_cached += j.n_cached;
+    stats.tokens_prefilled += static_cast<int64_t>(j.prompt.size()) - j.n_cached;
+    for (const auto& s : j.samples) stats.tokens_decoded += static_cast<int64_t>(s.out.tokens.size());
+  }
+  if (j.kind == Job::Kind::kGenerate) {
+    Completion c;
+    c.n_prompt = static_cast<int32_t>(j.prompt.size());
+    c.n_prompt_cached = j.n_cached;
+    c.queue_ms = ms_between(j.t_submit, j.t_admit);
+    c.prompt_ms = ms_between(j.t_admit, j.t_first);
+    c.gen_ms = ms_between(j.t_first, j.t_last.time_since_epoch().count() ? j.t_last : now);
+    for (auto& s : j.samples) c.samples.push_back(std::move(s.out));
+    j.gen_promise.set_value(std::move(c));
+  } else {
+    ScoreResult r;
+    r.n_prefix_cached = j.n_cached;
+    for (auto& c : j.conts) {
+      double sum = 0;
+      for (float v : c.score.token_logprobs) sum += v;
+      c.score.logprob = sum;
+      c.score.mean_logprob = sum / static_cast<double>(c.score.token_logprobs.size());
+      r.scores.push_back(std::move(c.score));
+    }
+    j.score_promise.set_value(std::move(r));
+  }
+}
+
+void Scheduler::Impl::abort_job(Job& j, const Status& st) {
+  if (j.ended) return;
+  release(j, false);
+  j.fail(st);
+}
+
+}  // namespace troika::schedule

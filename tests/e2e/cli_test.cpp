@@ -1,0 +1,127 @@
+// The troika binary as a user runs it: output shapes and one exit code per error category.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_models.h"
+
+namespace troika {
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs `troika ARGS` with `input` on stdin.
+CliRun troika(const std::string& args, const std::string& input = "") {
+  const char* bin = std::getenv("TROIKA_BIN");
+  const std::string dir = testing::temp_dir();
+  const std::string in = dir + "/stdin.txt", out = dir + "/stdout.txt", err = dir + "/stderr.txt";
+  std::ofstream(in) << input;
+  std::string cmd = std::string(bin ? bin : "build/release/bin") + "/troika " + args + " < " +
+                    in + " > " + out + " 2> " + err;
+  int status = std::system(cmd.c_str());
+  CliRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+TEST(Cli, HelpForEveryCommand) {
+  for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel"}) {
+    CliRun r = troika(c + " --help");
+    EXPECT_EQ(r.exit_code, 0) << c;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
+  }
+  EXPECT_EQ(troika("").exit_code, 1);  // a subcommand is required
+  EXPECT_EQ(troika("frobnicate").exit_code, 1);
+}
+
+TEST(Cli, InfoJson) {
+  CliRun r = troika("info --json -m " + testing::tiny_model("phi3"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "phi3");
+  EXPECT_EQ(j["n_vocab"], 32064);
+  EXPECT_EQ(j["special"]["eot"], 32007);
+}
+
+TEST(Cli, TokenizePrintsIds) {
+  const std::string vocab = testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf";
+  CliRun r = troika("tokenize -m " + vocab + " --special '<|eot_id|>Hello world'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out), nlohmann::json({128000, 128009, 9906, 1917}));
+  r = troika("tokenize --no-bos -m " + vocab + " 'Hello world'");
+  EXPECT_EQ(nlohmann::json::parse(r.out), nlohmann::json({9906, 1917}));
+}
+
+TEST(Cli, GenerateWithStatsAndMessages) {
+  const std::string model = testing::tiny_model("llama");
+  CliRun r = troika("generate -m " + model + " -p 'Hello' -n 8 --seed 3 --ignore-eos --stats");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto stats = nlohmann::json::parse(r.err.substr(r.err.rfind('{')));
+  EXPECT_EQ(stats["n_generated"], 8);
+  EXPECT_EQ(stats["n_prompt"], 2);  // BOS + "Hello"
+  for (auto key : {"prompt_ms", "gen_ms", "gen_tokens_per_s"}) EXPECT_TRUE(stats.contains(key));
+  CliRun again = troika("generate -m " + model + " -p 'Hello' -n 8 --seed 3 --ignore-eos");
+  EXPECT_EQ(again.out, r.out) << "same seed, different text";
+
+  const std::string msgs = testing::temp_dir() + "/messages.json";
+  std::ofstream(msgs) << R"([{"role":"user","content":"Hi"}])";
+  r = troika("generate -m " + model + " --messages " + msgs + " -n 4 --stats");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  stats = nlohmann::json::parse(r.err.substr(r.err.rfind('{')));
+  EXPECT_GT(stats["n_prompt"].get<int>(), 20);  // system header with dates + user turn
+}
+
+TEST(Cli, ChatReadsTurnsUntilExit) {
+  CliRun r = troika("chat -m " + testing::tiny_model("phi3") + " -n 4", "Hi\n/reset\nAgain\n/exit\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GE(std::count(r.out.begin(), r.out.end(), '>'), 3);
+}
+
+TEST(Cli, ExitCodesPerErrorCategory) {
+  CliRun r = troika("info -m /nonexistent.gguf");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("not_found"), std::string::npos) << r.err;
+
+  const std::string junk = testing::temp_dir() + "/junk.gguf";
+  std::ofstream(junk) << "this is not a model at all";
+  r = troika("info -m " + junk);
+  EXPECT_EQ(r.exit_code, 8);
+  EXPECT_NE(r.err.find("data_loss"), std::string::npos) << r.err;
+
+  const std::string model = testing::tiny_model("llama");
+  r = troika("generate -m " + model);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // no prompt
+  r = troika("generate -m " + model + " -p hi --top-p 0");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = troika("generate -m " + model + " --messages /nonexistent.json");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  r = troika("mkmodel --arch gpt5 -o " + testing::temp_dir() + "/x.gguf");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = troika("mkmodel --vocab nosuchvocab -o " + testing::temp_dir() + "/x.gguf");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  r = troika("generate -m " + model + " -c 256 -p \"$(printf 'word %.0s' $(seq 400))\"");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("context"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace troika
