@@ -313,6 +313,7 @@ void Scheduler::Impl::expire() {
   for (auto* list : {&waiting, &running}) {
     std::vector<std::shared_ptr<Job>> keep;
     for (auto& j : *list) {
+      if (j->ended) continue;  // already released and answered
       Status st = check(*j);
       if (st.ok()) {
         keep.push_back(j);
