@@ -19,6 +19,7 @@ int run(int argc, char** argv) {
   int exit_code = 0;
   add_model_commands(app, &exit_code);
   add_generate_commands(app, &exit_code);
+  add_score_command(app, &exit_code);
   add_mkmodel_command(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -23,5 +23,6 @@ int report(const Status& status);
 void add_model_commands(CLI::App& app, int* exit_code);     // info, tokenize
 void add_generate_commands(CLI::App& app, int* exit_code);  // generate, chat
 void add_mkmodel_command(CLI::App& app, int* exit_code);    // mkmodel
+void add_score_command(CLI::App& app, int* exit_code);      // score
 
 }  // namespace troika::cli

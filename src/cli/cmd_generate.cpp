@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "troika/generate.h"
+#include "troika/schedule.h"
 
 namespace troika::cli {
 
@@ -89,6 +90,54 @@ Result<std::unique_ptr<engine::Context>> open_context(const GenFlags& f,
   return engine::Context::create(*model, co);
 }
 
+// n samples through the scheduler: the prompt is prefilled once and forked.
+int run_samples(std::shared_ptr<engine::Model> model, const std::vector<engine::Token>& prompt,
+                const GenFlags& f, int32_t n, bool json, bool reproducible) {
+  schedule::SchedulerOptions so;
+  const int32_t budget = f.n_predict < 0 ? 512 : f.n_predict;
+  so.n_ctx = static_cast<int32_t>(prompt.size()) + n * budget + 64;
+  so.reproducible_n_ctx = static_cast<int32_t>(prompt.size()) + budget + 64;
+  so.n_seq_max = std::max(n, 1);
+  so.n_threads = f.n_threads;
+  so.prefix_cache_tokens = 0;
+  auto sched = schedule::Scheduler::create(model, so);
+  if (!sched.ok()) return report(sched.status());
+  schedule::Request r;
+  r.prompt = prompt;
+  r.sampling = f.sampling;
+  r.max_tokens = budget;
+  r.stop = f.stop;
+  r.ignore_eos = f.ignore_eos;
+  r.n = n;
+  r.reproducible = reproducible;
+  auto res = (*sched)->submit(std::move(r)).get();
+  if (!res.ok()) return report(res.status());
+  int32_t n_gen = 0;
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = 0; i < res->samples.size(); ++i) {
+    const auto& s = res->samples[i];
+    n_gen += static_cast<int32_t>(s.tokens.size());
+    if (json) {
+      out.push_back({{"index", i},
+                     {"text", s.text},
+                     {"finish_reason", engine::to_string(s.finish)},
+                     {"n_tokens", s.tokens.size()}});
+    } else {
+      std::printf("--- sample %zu (%s)\n%s\n", i, engine::to_string(s.finish), s.text.c_str());
+    }
+  }
+  if (json) std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  if (f.stats) {
+    engine::GenerateStats st;
+    st.n_prompt = res->n_prompt;
+    st.n_generated = n_gen;
+    st.prompt_ms = res->prompt_ms;
+    st.gen_ms = res->gen_ms;
+    std::fprintf(stderr, "%s\n", st.to_json().c_str());
+  }
+  return 0;
+}
+
 // Streams to stdout; returns the generation.
 Result<engine::Generation> run_generation(engine::Context& ctx, const std::vector<engine::Token>& prompt,
                                           const GenFlags& f) {
@@ -113,7 +162,17 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
     auto f = std::make_shared<GenFlags>();
     auto prompt = std::make_shared<std::string>();
     auto messages = std::make_shared<std::string>();
+    auto n = std::make_shared<int32_t>(1);
+    auto json = std::make_shared<bool>(false);
+    auto reproducible = std::make_shared<bool>(false);
     f->add_to(cmd);
+    cmd->add_option("--n", *n, "samples from the same prompt (prefilled once; sample i uses seed + i)")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    cmd->add_flag("--json", *json, "print the samples as a JSON array");
+    cmd->add_flag("--reproducible", *reproducible,
+                  "with --n: run samples one after another so sample i equals a --n 1 run with "
+                  "seed + i, bit for bit");
     auto* p = cmd->add_option("-p,--prompt", *prompt, "raw prompt text (special tokens parsed)");
     auto* msg = cmd->add_option("--messages", *messages,
                                 "JSON file with [{\"role\",\"content\"}…], rendered with the "
@@ -148,6 +207,11 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
       auto ids = model->tokenize(text, true, true);
       if (!ids.ok()) {
         *exit_code = report(ids.status());
+        return;
+      }
+      if (*n > 1 || *json) {
+        ctx->reset();
+        *exit_code = run_samples(model, *ids, *f, *n, *json, *reproducible);
         return;
       }
       auto gen = run_generation(**ctx, *ids, *f);

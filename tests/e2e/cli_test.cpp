@@ -29,11 +29,10 @@ std::string slurp(const std::string& path) {
 
 // Runs `troika ARGS` with `input` on stdin.
 CliRun troika(const std::string& args, const std::string& input = "") {
-  const char* bin = std::getenv("TROIKA_BIN");
   const std::string dir = testing::temp_dir();
   const std::string in = dir + "/stdin.txt", out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   std::ofstream(in) << input;
-  std::string cmd = std::string(bin ? bin : "build/release/bin") + "/troika " + args + " < " +
+  std::string cmd = testing::bin_dir() + "/troika " + args + " < " +
                     in + " > " + out + " 2> " + err;
   int status = std::system(cmd.c_str());
   CliRun r;
@@ -44,7 +43,7 @@ CliRun troika(const std::string& args, const std::string& input = "") {
 }
 
 TEST(Cli, HelpForEveryCommand) {
-  for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel"}) {
+  for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel", "score"}) {
     CliRun r = troika(c + " --help");
     EXPECT_EQ(r.exit_code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
@@ -88,6 +87,41 @@ TEST(Cli, GenerateWithStatsAndMessages) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   stats = nlohmann::json::parse(r.err.substr(r.err.rfind('{')));
   EXPECT_GT(stats["n_prompt"].get<int>(), 20);  // system header with dates + user turn
+}
+
+TEST(Cli, GenerateSeveralSamples) {
+  const std::string model = testing::tiny_model("llama");
+  CliRun r = troika("generate -m " + model + " -p 'Once' -n 6 --n 3 --seed 4 --ignore-eos --json --stats");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto samples = nlohmann::json::parse(r.out);
+  ASSERT_EQ(samples.size(), 3u);
+  for (const auto& s : samples) EXPECT_EQ(s["n_tokens"], 6);
+  auto stats = nlohmann::json::parse(r.err.substr(r.err.rfind('{')));
+  EXPECT_EQ(stats["n_generated"], 18);
+  // Reproducible: sample 1 of a --n 2 run equals a --n 1 run with seed + 1.
+  r = troika("generate -m " + model + " -p 'Once' -n 6 --n 2 --seed 4 --ignore-eos --json --reproducible");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  CliRun one = troika("generate -m " + model + " -p 'Once' -n 6 --n 1 --seed 5 --ignore-eos --json --reproducible");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)[1]["text"], nlohmann::json::parse(one.out)[0]["text"]);
+}
+
+TEST(Cli, ScoreChoices) {
+  const std::string model = testing::tiny_model("llama");
+  CliRun r = troika("score -m " + model +
+                    " --prefix 'Sentiment:' --choice ' positive' --choice ' negative' --json --stats");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  double p = 0;
+  for (const auto& c : j) {
+    EXPECT_LT(c["logprob"].get<double>(), 0.0);
+    EXPECT_GE(c["n_tokens"].get<int>(), 1);
+    p += c["p"].get<double>();
+  }
+  EXPECT_NEAR(p, 1.0, 1e-9);
+  EXPECT_NE(r.err.find("score_ms"), std::string::npos);
+  EXPECT_EQ(troika("score -m " + model + " --prefix x").exit_code, 1);  // no --choice
 }
 
 TEST(Cli, ChatReadsTurnsUntilExit) {

@@ -17,6 +17,8 @@ std::string repo_root() {
   return r ? r : TROIKA_SOURCE_DIR;
 }
 
+std::string bin_dir() { return std::string(TROIKA_BINARY_DIR) + "/bin"; }
+
 std::string llama_models_dir() { return repo_root() + "/third_party/llama.cpp/models"; }
 
 std::string temp_dir() {
@@ -33,8 +35,7 @@ std::string temp_dir() {
 }
 
 std::string tiny_model(const std::string& arch, const std::string& type) {
-  const char* bin = std::getenv("TROIKA_BIN");
-  fs::path dir = bin ? fs::path(bin).parent_path() / "test-models" : fs::path(temp_dir());
+  fs::path dir = fs::path(TROIKA_BINARY_DIR) / "test-models";
   fs::create_directories(dir);
   fs::path out = dir / (arch + "-tiny-" + type + ".gguf");
   if (fs::exists(out)) return out.string();

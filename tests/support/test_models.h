@@ -9,6 +9,8 @@ namespace troika::testing {
 std::string repo_root();
 // llama.cpp's models/ folder (vocab-only GGUFs and tokenizer test vectors).
 std::string llama_models_dir();
+// The build's bin/ folder (where the troika executable is).
+std::string bin_dir();
 // A fresh empty directory for this test process.
 std::string temp_dir();
 // A tiny random-weight model of `arch` ("llama", "mistral", "gemma2", "phi3", "bert") with the
