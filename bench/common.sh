@@ -20,14 +20,16 @@ build_anchor() {
   cmake --build "$anchors" --target "${targets[@]}" -j "$(nproc)" >/dev/null
 }
 
-# result BENCH METRIC VALUE UNIT ANCHOR GOAL: one JSON line; ratio = value / anchor.
+# result BENCH METRIC VALUE UNIT ANCHOR GOAL: one JSON line; ratio = value / anchor. ANCHOR "-"
+# means the figure has no anchor (e.g. a share of our own time); then the goal bounds the value.
 result() {
   python3 - "$@" <<'PY'
 import json, sys
 bench, metric, value, unit, anchor, goal = sys.argv[1:7]
-value, anchor = float(value), float(anchor)
-print(json.dumps({"bench": bench, "metric": metric, "value": round(value, 3), "unit": unit,
-                  "anchor": round(anchor, 3), "ratio": round(value / anchor, 4) if anchor else None,
-                  "goal": float(goal)}))
+value = float(value)
+anchor = None if anchor == "-" else float(anchor)
+print(json.dumps({"bench": bench, "metric": metric, "value": round(value, 4), "unit": unit,
+                  "anchor": None if anchor is None else round(anchor, 4),
+                  "ratio": round(value / anchor, 4) if anchor else None, "goal": float(goal)}))
 PY
 }

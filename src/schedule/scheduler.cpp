@@ -42,6 +42,8 @@ struct Scheduler::Impl {
   void admit();
   bool make_room(int32_t cells, int32_t seqs);
   void start(Job& job);
+  bool should_wait_for_leader(const Job& job) const;
+  void cache_prompt(Job& job);
   void build_batch();
   void after_decode();
   void fork_generate(Job& job);
@@ -344,14 +346,60 @@ void Scheduler::Impl::admit() {
   std::stable_sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
     return a->priority != b->priority ? a->priority > b->priority : a->order < b->order;
   });
-  size_t i = 0;
-  for (; i < waiting.size(); ++i) {
-    Job& j = *waiting[i];
-    if (!make_room(j.cells, j.n_seqs)) break;  // strict order: no overtaking, no starvation
+  std::vector<std::shared_ptr<Job>> still;
+  bool blocked = false;
+  for (auto& jp : waiting) {
+    Job& j = *jp;
+    // A request sharing a long prefix with one still prefilling it waits for that prefill and
+    // then forks its cells from the cache, instead of computing the same prefix again.
+    if (blocked || should_wait_for_leader(j)) {
+      still.push_back(jp);
+      continue;
+    }
+    if (!make_room(j.cells, j.n_seqs)) {
+      blocked = true;  // strict order from here on: no overtaking, no starvation
+      still.push_back(jp);
+      continue;
+    }
     start(j);
-    running.push_back(waiting[i]);
+    running.push_back(jp);
   }
-  waiting.erase(waiting.begin(), waiting.begin() + i);
+  waiting.swap(still);
+}
+
+bool Scheduler::Impl::should_wait_for_leader(const Job& j) const {
+  if (opts.prefix_cache_tokens <= 0) return false;
+  const int32_t n = static_cast<int32_t>(j.prompt.size()) - 1;
+  if (n < opts.min_cached_prefix) return false;
+  for (const auto& rp : running) {
+    const Job& r = *rp;
+    if (r.ended || !r.prompt_pending() || r.prompt.size() > static_cast<size_t>(opts.prefix_cache_tokens)) continue;
+    int32_t lcp = 0;
+    const int32_t m = std::min<int32_t>(n, static_cast<int32_t>(r.prompt.size()));
+    while (lcp < m && r.prompt[lcp] == j.prompt[lcp]) ++lcp;
+    if (lcp >= opts.min_cached_prefix) return true;
+  }
+  return false;
+}
+
+void Scheduler::Impl::cache_prompt(Job& j) {
+  // Publish the prompt's cells as soon as they exist, so that requests admitted while this one
+  // is still generating can fork them.
+  const int32_t n = static_cast<int32_t>(j.prompt.size());
+  if (opts.prefix_cache_tokens <= 0 || n < opts.min_cached_prefix || n > opts.prefix_cache_tokens) return;
+  if (free_seqs.empty() || cells_reserved + cache.cells() + n > n_ctx) return;
+  const int32_t seq = free_seqs.back();
+  free_seqs.pop_back();
+  ctx->seq_copy(j.prompt_seq, seq, 0, n);
+  for (int32_t freed : cache.insert(seq, j.prompt)) {
+    ctx->seq_remove(freed);
+    free_seqs.push_back(freed);
+  }
+  while (cache.cells() > opts.prefix_cache_tokens && cache.size() > 1) {
+    const int32_t old = cache.evict_lru();
+    ctx->seq_remove(old);
+    free_seqs.push_back(old);
+  }
 }
 
 void Scheduler::Impl::start(Job& j) {
@@ -456,6 +504,7 @@ void Scheduler::Impl::after_decode() {
 
 void Scheduler::Impl::fork_generate(Job& j) {
   j.forked = true;
+  cache_prompt(j);
   j.t_first = Clock::now();
   const auto row = ctx->logits(j.prompt_row);
   const int32_t n_prompt = static_cast<int32_t>(j.prompt.size());
@@ -487,6 +536,7 @@ void Scheduler::Impl::fork_generate(Job& j) {
 
 void Scheduler::Impl::fork_score(Job& j) {
   j.forked = true;
+  cache_prompt(j);
   std::vector<float> lp;
   engine::log_softmax(ctx->logits(j.prompt_row), lp);
   j.conts.resize(j.sreq.continuations.size());

@@ -212,6 +212,22 @@ TEST(Scheduler, PrefixCacheHitsAndEvicts) {
   EXPECT_EQ(third.n_prompt_cached, 0) << "the oldest prefix should have been evicted";
 }
 
+TEST(Scheduler, ConcurrentRequestsShareAPrefixBeingPrefilled) {
+  auto s = make({.n_ctx = 4096, .n_seq_max = 16, .step_token_budget = 64});
+  std::string shared;
+  for (int i = 0; i < 60; ++i) shared += " shared" + std::to_string(i);
+  std::vector<Handle<Completion>> hs;
+  for (int i = 0; i < 5; ++i) hs.push_back(s->submit(request(shared + " q" + std::to_string(i), 4, i)));
+  int32_t cached = 0, n_prompt = 0;
+  for (auto& h : hs) {
+    const Completion c = ok(h);
+    cached += c.n_prompt_cached;
+    n_prompt = std::max(n_prompt, c.n_prompt);
+  }
+  // The first request prefills the shared part; the other four fork it.
+  EXPECT_GE(cached, 4 * (n_prompt - 8)) << "prompt " << n_prompt;
+}
+
 TEST(Scheduler, ChoiceConstraintYieldsAChoice) {
   auto s = make();
   const std::vector<std::string> choices = {"positive", "negative", "neutral"};
