@@ -84,7 +84,8 @@ int run(const std::string& model_path, const json& w, int threads) {
   const auto t0 = Clock::now();
   if (sc == "c") {
     std::vector<std::vector<engine::Token>> conts;
-    for (const auto& l : w["labels"]) conts.push_back(*(*model)->tokenize(l.get<std::string>(), false, false));
+    for (const auto& l : w["labels"])
+      conts.push_back(*(*model)->tokenize(l.get<std::string>(), false, false));
     std::vector<schedule::Handle<schedule::ScoreResult>> hs;
     for (const auto& p : w["prompts"]) {
       schedule::ScoreRequest r;

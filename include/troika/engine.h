@@ -102,8 +102,8 @@ class Model {
   // Renders messages with the model's chat template (Jinja, as llama.cpp's common chat code
   // runs it). Tokenize the result with
   // add_special=true and parse_special=true: a BOS that the tokenizer adds by itself is
-  // stripped from the text so that it is not doubled. Errors: invalid_argument when the template rejects the
-  // messages (e.g. Gemma's "roles must alternate"), with the template's own message.
+  // stripped from the text so that it is not doubled. Errors: invalid_argument when the template
+  // rejects the messages (e.g. Gemma's "roles must alternate"), with the template's own message.
   Result<std::string> render_chat(std::span<const ChatMessage> messages,
                                   const ChatRenderOptions& options = {}) const;
 
@@ -119,16 +119,16 @@ enum class Pooling { kUnspecified = -1, kNone = 0, kMean = 1, kCls = 2, kLast = 
 enum class FlashAttn { kAuto = -1, kOff = 0, kOn = 1 };
 
 struct ContextOptions {
-  int32_t n_ctx = 0;       // KV cache size in tokens; 0 = min(training context, 4096)
-  int32_t n_batch = 2048;  // most tokens one decode() may carry
-  int32_t n_ubatch = 512;  // physical micro-batch
-  int32_t n_seq_max = 1;   // distinct sequence ids a batch may use
-  int32_t n_threads = 0;   // 0 = all hardware threads
+  int32_t n_ctx = 0;        // KV cache size in tokens; 0 = min(training context, 4096)
+  int32_t n_batch = 2048;   // most tokens one decode() may carry
+  int32_t n_ubatch = 512;   // physical micro-batch
+  int32_t n_seq_max = 1;    // distinct sequence ids a batch may use
+  int32_t n_threads = 0;    // 0 = all hardware threads
   bool embeddings = false;  // compute embeddings instead of (or besides) logits
   Pooling pooling = Pooling::kUnspecified;  // for embeddings; kUnspecified = the model's own
   FlashAttn flash_attn = FlashAttn::kAuto;  // kAuto: where the backend supports it (GPU)
-  bool f32_kv = false;      // f32 KV cache instead of f16 (exact comparisons in tests)
-  bool unified_kv = true;   // one KV buffer shared by all sequences (enables prefix sharing)
+  bool f32_kv = false;     // f32 KV cache instead of f16 (exact comparisons in tests)
+  bool unified_kv = true;  // one KV buffer shared by all sequences (enables prefix sharing)
 };
 
 // Tokens for one decode() call. Each entry is a token at a position in one or more sequences;

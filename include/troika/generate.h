@@ -21,10 +21,10 @@
 namespace troika::engine {
 
 struct SamplingParams {
-  float temperature = 0.8f;  // <= 0: greedy (argmax), every other field but penalties ignored
-  int32_t top_k = 40;        // keep the k best; <= 0 disables
-  float top_p = 0.95f;       // nucleus; 1 disables
-  float min_p = 0.05f;       // drop tokens below min_p * p(best); 0 disables
+  float temperature = 0.8f;        // <= 0: greedy (argmax), every other field but penalties ignored
+  int32_t top_k = 40;              // keep the k best; <= 0 disables
+  float top_p = 0.95f;             // nucleus; 1 disables
+  float min_p = 0.05f;             // drop tokens below min_p * p(best); 0 disables
   float repeat_penalty = 1.0f;     // divide logits of recently seen tokens; 1 disables
   float frequency_penalty = 0.0f;  // subtract count * this; 0 disables
   float presence_penalty = 0.0f;   // subtract this once seen; 0 disables
@@ -44,9 +44,7 @@ class TokenMask {
   }
   void allow(Token t) { words_[t >> 5] |= 1u << (t & 31); }
   void forbid(Token t) { words_[t >> 5] &= ~(1u << (t & 31)); }
-  bool allows(Token t) const {
-    return t >= 0 && t < n_vocab_ && (words_[t >> 5] >> (t & 31)) & 1u;
-  }
+  bool allows(Token t) const { return t >= 0 && t < n_vocab_ && (words_[t >> 5] >> (t & 31)) & 1u; }
   int32_t n_vocab() const { return n_vocab_; }
   int32_t count() const;  // allowed tokens
   std::span<uint32_t> words() { return words_; }
@@ -86,6 +84,8 @@ struct TokenLogprob {
   float logprob = 0.0f;  // natural log of the softmax probability
 };
 
+// log(sum(exp(logits))), computed stably (max subtracted first).
+float log_sum_exp(std::span<const float> logits);
 // out[j] = logits[j] - logsumexp(logits); out.size() == logits.size(). Numerically stable.
 void log_softmax(std::span<const float> logits, std::vector<float>& out);
 // The k most likely tokens of a logits row, best first, with their log-probabilities.
@@ -114,11 +114,11 @@ class TextStream {
 };
 
 struct GenerateOptions {
-  int32_t n_predict = 128;          // most new tokens; < 0 means until the context is full
-  std::vector<std::string> stop;    // stop strings; the text ends before the first match
-  bool ignore_eos = false;          // keep going past end-of-generation tokens
+  int32_t n_predict = 128;        // most new tokens; < 0 means until the context is full
+  std::vector<std::string> stop;  // stop strings; the text ends before the first match
+  bool ignore_eos = false;        // keep going past end-of-generation tokens
   SamplingParams sampling;
-  SeqId seq = 0;                    // sequence to use in the context (cleared first)
+  SeqId seq = 0;  // sequence to use in the context (cleared first)
   // Called with each newly settled piece of text (never splits a UTF-8 character, never shows
   // text that might still turn out to be a stop string). Return false to stop.
   std::function<bool(std::string_view piece)> on_text;

@@ -59,8 +59,8 @@ class Constraint {
 class ChoiceConstraint : public Constraint {
  public:
   // Errors: invalid_argument when `choices` is empty or a choice is empty.
-  static Result<std::unique_ptr<ChoiceConstraint>> create(std::shared_ptr<const engine::Model> model,
-                                                          std::vector<std::string> choices);
+  static Result<std::unique_ptr<ChoiceConstraint>> create(
+      std::shared_ptr<const engine::Model> model, std::vector<std::string> choices);
   void fill_mask(engine::TokenMask& mask) override;
   Status advance(Token token) override;
   std::vector<Token> forced() override;
@@ -81,8 +81,8 @@ class ChoiceConstraint : public Constraint {
 
 struct TokenInfo {
   Token token = -1;
-  float logprob = 0;                         // of the chosen token under the raw distribution
-  std::vector<engine::TokenLogprob> top;     // top_logprobs best alternatives, best first
+  float logprob = 0;                      // of the chosen token under the raw distribution
+  std::vector<engine::TokenLogprob> top;  // top_logprobs best alternatives, best first
 };
 
 // A piece of streamed output.
@@ -131,16 +131,16 @@ struct Completion {
 
 // Log-probabilities of given continuations after one shared prefix.
 struct ScoreRequest {
-  std::vector<Token> prefix;                  // shared context (e.g. a prompt ending in "Label:")
+  std::vector<Token> prefix;  // shared context (e.g. a prompt ending in "Label:")
   std::vector<std::vector<Token>> continuations;  // K candidates, tokenized without BOS
   std::optional<std::chrono::steady_clock::time_point> deadline;
   int32_t priority = 0;
 };
 
 struct Score {
-  double logprob = 0;                  // sum of token log-probabilities
-  double mean_logprob = 0;             // logprob / number of tokens (length-normalised)
-  std::vector<float> token_logprobs;   // one per continuation token
+  double logprob = 0;                 // sum of token log-probabilities
+  double mean_logprob = 0;            // logprob / number of tokens (length-normalised)
+  std::vector<float> token_logprobs;  // one per continuation token
 };
 
 struct ScoreResult {
@@ -172,29 +172,29 @@ class Handle {
 };
 
 struct SchedulerOptions {
-  int32_t n_ctx = 8192;              // KV cells shared by all sequences
-  int32_t n_seq_max = 64;            // concurrent sequences (running samples + cached prefixes), <= 256
-  int32_t step_token_budget = 512;   // most tokens (decode + prefill) per step
+  int32_t n_ctx = 8192;    // KV cells shared by all sequences
+  int32_t n_seq_max = 64;  // concurrent sequences (running samples + cached prefixes), <= 256
+  int32_t step_token_budget = 512;     // most tokens (decode + prefill) per step
   int32_t prefix_cache_tokens = 4096;  // KV cells kept for cached prefixes; 0 disables the cache
-  int32_t min_cached_prefix = 16;    // shorter matches are not worth a fork
-  int32_t n_threads = 0;             // 0 = all hardware threads
-  int32_t reproducible_n_ctx = 4096; // size of the dedicated context of reproducible requests
+  int32_t min_cached_prefix = 16;      // shorter matches are not worth a fork
+  int32_t n_threads = 0;               // 0 = all hardware threads
+  int32_t reproducible_n_ctx = 4096;   // size of the dedicated context of reproducible requests
   engine::FlashAttn flash_attn = engine::FlashAttn::kAuto;
 };
 
 struct SchedulerStats {
   int64_t steps = 0;
-  int64_t tokens_decoded = 0;     // sampled-token decodes
-  int64_t tokens_prefilled = 0;   // prompt tokens run through the model
-  int64_t tokens_cached = 0;      // prompt tokens served from the prefix cache or shared forks
+  int64_t tokens_decoded = 0;    // sampled-token decodes
+  int64_t tokens_prefilled = 0;  // prompt tokens run through the model
+  int64_t tokens_cached = 0;     // prompt tokens served from the prefix cache or shared forks
   int64_t requests_done = 0;
-  double decode_ms = 0;           // inside llama_decode
-  double sample_ms = 0;           // masks, sampling, log-probabilities
-  double overhead_ms = 0;         // the scheduler's own bookkeeping
-  int32_t running = 0;            // sequences now decoding or prefilling
-  int32_t waiting = 0;            // requests not yet admitted
-  int32_t cells_reserved = 0;     // KV cells promised to running requests
-  int32_t cells_cached = 0;       // KV cells held by the prefix cache
+  double decode_ms = 0;        // inside llama_decode
+  double sample_ms = 0;        // masks, sampling, log-probabilities
+  double overhead_ms = 0;      // the scheduler's own bookkeeping
+  int32_t running = 0;         // sequences now decoding or prefilling
+  int32_t waiting = 0;         // requests not yet admitted
+  int32_t cells_reserved = 0;  // KV cells promised to running requests
+  int32_t cells_cached = 0;    // KV cells held by the prefix cache
 };
 
 class Scheduler {

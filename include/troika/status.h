@@ -67,7 +67,7 @@ inline Status internal_error(std::string m) { return {Code::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an ok Status has no value");
   }
@@ -95,8 +95,8 @@ class [[nodiscard]] Result {
 }  // namespace troika
 
 // Return early from the enclosing function when `expr` (a Status) is not ok.
-#define TROIKA_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::troika::Status troika_status_ = (expr); \
+#define TROIKA_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::troika::Status troika_status_ = (expr);        \
     if (!troika_status_.ok()) return troika_status_; \
   } while (0)

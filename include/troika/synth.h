@@ -34,15 +34,15 @@ struct SynthShape {
 Result<SynthShape> synth_shape(const std::string& arch, const std::string& shape);
 
 struct SynthOptions {
-  std::string arch = "llama";   // llama | mistral | gemma2 | phi3 | bert
-  SynthShape shape;             // see synth_shape(); every field but head_dim must be > 0
-  std::string vocab_path;       // vocab-only GGUF whose tokenizer.* keys are copied
-  std::string chat_template;    // written as tokenizer.chat_template; empty = the family's own
-  std::string type = "f16";     // f32 | f16 | q8_0 | q4_k_m
-  uint64_t seed = 42;           // same seed and options -> byte-identical file
-  std::string name;             // general.name; empty = "troika-random-<arch>"
-  std::string out_path;         // the .gguf to write
-  int32_t n_threads = 0;        // quantization threads; 0 = all
+  std::string arch = "llama";  // llama | mistral | gemma2 | phi3 | bert
+  SynthShape shape;            // see synth_shape(); every field but head_dim must be > 0
+  std::string vocab_path;      // vocab-only GGUF whose tokenizer.* keys are copied
+  std::string chat_template;   // written as tokenizer.chat_template; empty = the family's own
+  std::string type = "f16";    // f32 | f16 | q8_0 | q4_k_m
+  uint64_t seed = 42;          // same seed and options -> byte-identical file
+  std::string name;            // general.name; empty = "troika-random-<arch>"
+  std::string out_path;        // the .gguf to write
+  int32_t n_threads = 0;       // quantization threads; 0 = all
   // Progress in [0, 1] with a short label; may be empty.
   std::function<void(double fraction, const std::string& label)> on_progress;
 };

@@ -65,8 +65,8 @@ Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path) 
   std::vector<engine::ChatMessage> out;
   for (size_t i = 0; i < j.size(); ++i) {
     const auto& m = j[i];
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
-        !m.contains("content") || !m["content"].is_string()) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string()) {
       return invalid_argument(path + ": message " + std::to_string(i) +
                               " needs string fields \"role\" and \"content\"");
     }
@@ -126,7 +126,8 @@ int run_samples(std::shared_ptr<engine::Model> model, const std::vector<engine::
       std::printf("--- sample %zu (%s)\n%s\n", i, engine::to_string(s.finish), s.text.c_str());
     }
   }
-  if (json) std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  if (json)
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   if (f.stats) {
     engine::GenerateStats st;
     st.n_prompt = res->n_prompt;
@@ -139,7 +140,8 @@ int run_samples(std::shared_ptr<engine::Model> model, const std::vector<engine::
 }
 
 // Streams to stdout; returns the generation.
-Result<engine::Generation> run_generation(engine::Context& ctx, const std::vector<engine::Token>& prompt,
+Result<engine::Generation> run_generation(engine::Context& ctx,
+                                          const std::vector<engine::Token>& prompt,
                                           const GenFlags& f) {
   engine::GenerateOptions go;
   go.n_predict = f.n_predict;
@@ -166,7 +168,8 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
     auto json = std::make_shared<bool>(false);
     auto reproducible = std::make_shared<bool>(false);
     f->add_to(cmd);
-    cmd->add_option("--n", *n, "samples from the same prompt (prefilled once; sample i uses seed + i)")
+    cmd->add_option("--n", *n,
+                    "samples from the same prompt (prefilled once; sample i uses seed + i)")
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
     cmd->add_flag("--json", *json, "print the samples as a JSON array");
@@ -225,8 +228,9 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
   }
   {
     auto* cmd = app.add_subcommand(
-        "chat", "Chat interactively; the model's template is applied to the whole history. "
-                "Commands: /reset clears the history, /exit (or end of input) quits");
+        "chat",
+        "Chat interactively; the model's template is applied to the whole history. "
+        "Commands: /reset clears the history, /exit (or end of input) quits");
     auto f = std::make_shared<GenFlags>();
     auto system = std::make_shared<std::string>();
     f->n_predict = 512;

@@ -1,8 +1,8 @@
 // troika mkmodel: a GGUF with random weights, a real vocabulary and the family's chat template.
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 

@@ -46,8 +46,8 @@ void print_info_text(const engine::ModelInfo& i) {
   std::printf("file type    %s\n", i.file_type.c_str());
   std::printf("parameters   %llu (%.2f GiB of weights)\n",
               static_cast<unsigned long long>(i.n_params), i.size_bytes / 1073741824.0);
-  std::printf("shape        n_embd %d, n_layer %d, n_head %d, n_head_kv %d\n", i.n_embd,
-              i.n_layer, i.n_head, i.n_head_kv);
+  std::printf("shape        n_embd %d, n_layer %d, n_head %d, n_head_kv %d\n", i.n_embd, i.n_layer,
+              i.n_head, i.n_head_kv);
   std::printf("context      %d tokens (training)%s\n", i.n_ctx_train,
               i.n_swa > 0 ? (", sliding window " + std::to_string(i.n_swa)).c_str() : "");
   std::printf("vocabulary   %d tokens (%s), bos %d, eos %d, eot %d, add_bos %s\n", i.n_vocab,
@@ -60,8 +60,9 @@ void print_info_text(const engine::ModelInfo& i) {
 
 void add_model_commands(CLI::App& app, int* exit_code) {
   {
-    auto* cmd = app.add_subcommand("info", "Print what a GGUF model is: architecture, shape, "
-                                           "vocabulary, special tokens, chat template");
+    auto* cmd = app.add_subcommand("info",
+                                   "Print what a GGUF model is: architecture, shape, "
+                                   "vocabulary, special tokens, chat template");
     auto flags = std::make_shared<ModelFlags>();
     auto as_json = std::make_shared<bool>(false);
     flags->add_to(cmd);
@@ -90,8 +91,7 @@ void add_model_commands(CLI::App& app, int* exit_code) {
     auto pieces = std::make_shared<bool>(false);
     flags->add_to(cmd);
     cmd->add_option("text", *text, "text to tokenize")->required();
-    cmd->add_flag("--special", *special,
-                  "parse special-token text such as <|eot_id|> into its id");
+    cmd->add_flag("--special", *special, "parse special-token text such as <|eot_id|> into its id");
     cmd->add_flag("--no-bos", *no_add, "do not add BOS/EOS even where the vocabulary would");
     cmd->add_flag("--pieces", *pieces, "print id and piece per line");
     cmd->callback([=] {
@@ -108,7 +108,9 @@ void add_model_commands(CLI::App& app, int* exit_code) {
       if (*pieces) {
         for (auto id : *ids) {
           std::printf("%d\t%s\n", id,
-                      nlohmann::json((*model)->token_to_piece(id, true)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+                      nlohmann::json((*model)->token_to_piece(id, true))
+                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                          .c_str());
         }
         return;
       }

@@ -94,8 +94,11 @@ std::string oracle_render(const std::string& tmpl, const std::vector<ChatMessage
                           const std::string& bos, const std::string& eos) {
   const std::string root = testing::repo_root();
   if (!std::filesystem::exists(root + "/node_modules/@huggingface/jinja")) return "";
-  nlohmann::json req = {{"template", tmpl}, {"bos_token", bos}, {"eos_token", eos},
-                        {"add_generation_prompt", true}, {"messages", nlohmann::json::array()}};
+  nlohmann::json req = {{"template", tmpl},
+                        {"bos_token", bos},
+                        {"eos_token", eos},
+                        {"add_generation_prompt", true},
+                        {"messages", nlohmann::json::array()}};
   for (const auto& m : msgs) req["messages"].push_back({{"role", m.role}, {"content", m.content}});
   const std::string in = testing::temp_dir() + "/oracle_in.json";
   std::ofstream(in) << req.dump();

@@ -46,11 +46,10 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
   const ModelInfo& info = model->info();
   if (options.n_ctx < 0 || options.n_batch <= 0 || options.n_ubatch <= 0 ||
       options.n_seq_max <= 0) {
-    return invalid_argument("context sizes must be positive (n_ctx " +
-                            std::to_string(options.n_ctx) + ", n_batch " +
-                            std::to_string(options.n_batch) + ", n_ubatch " +
-                            std::to_string(options.n_ubatch) + ", n_seq_max " +
-                            std::to_string(options.n_seq_max) + ")");
+    return invalid_argument(
+        "context sizes must be positive (n_ctx " + std::to_string(options.n_ctx) + ", n_batch " +
+        std::to_string(options.n_batch) + ", n_ubatch " + std::to_string(options.n_ubatch) +
+        ", n_seq_max " + std::to_string(options.n_seq_max) + ")");
   }
   if (options.n_seq_max > static_cast<int32_t>(llama_max_parallel_sequences())) {
     return invalid_argument("n_seq_max " + std::to_string(options.n_seq_max) +
@@ -64,8 +63,9 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
   p.n_batch = std::min(options.n_batch, n_ctx);
   p.n_ubatch = std::min(options.n_ubatch, static_cast<int32_t>(p.n_batch));
   p.n_seq_max = options.n_seq_max;
-  int32_t threads = options.n_threads > 0 ? options.n_threads
-                                          : static_cast<int32_t>(std::thread::hardware_concurrency());
+  int32_t threads = options.n_threads > 0
+                        ? options.n_threads
+                        : static_cast<int32_t>(std::thread::hardware_concurrency());
   p.n_threads = std::max(1, threads);
   p.n_threads_batch = p.n_threads;
   p.embeddings = options.embeddings;
@@ -85,10 +85,9 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
   LogCapture capture;
   impl->ctx = llama_init_from_model(model->impl().model, p);
   if (!impl->ctx) {
-    return resource_exhausted("cannot create a context of " + std::to_string(n_ctx) +
-                              " tokens x " + std::to_string(options.n_seq_max) +
-                              " sequences for " + info.name + ": " + capture.errors() +
-                              " (try a smaller context)");
+    return resource_exhausted("cannot create a context of " + std::to_string(n_ctx) + " tokens x " +
+                              std::to_string(options.n_seq_max) + " sequences for " + info.name +
+                              ": " + capture.errors() + " (try a smaller context)");
   }
   return std::unique_ptr<Context>(new Context(std::move(model), std::move(impl)));
 }
@@ -140,8 +139,7 @@ Status Context::decode(const Batch& batch) {
   return decode_status(rc, n, n_ctx());
 }
 
-Status Context::prefill(std::span<const Token> tokens, SeqId seq, Pos pos0,
-                        bool want_last_logits) {
+Status Context::prefill(std::span<const Token> tokens, SeqId seq, Pos pos0, bool want_last_logits) {
   const int32_t step = n_batch();
   Batch batch;
   for (size_t start = 0; start < tokens.size(); start += step) {

@@ -66,10 +66,14 @@ std::string_view TextStream::settle(bool final) {
 
 const char* to_string(FinishReason reason) {
   switch (reason) {
-    case FinishReason::kEndOfGeneration: return "eog";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kStopString: return "stop";
-    case FinishReason::kCallback: return "callback";
+    case FinishReason::kEndOfGeneration:
+      return "eog";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStopString:
+      return "stop";
+    case FinishReason::kCallback:
+      return "callback";
   }
   return "unknown";
 }

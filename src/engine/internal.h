@@ -37,8 +37,8 @@ void ensure_backend();
 // the calling thread so that a failed call can put them into its Status message.
 class LogCapture {
  public:
-  LogCapture();   // starts capturing on this thread
-  ~LogCapture();  // stops
+  LogCapture();                // starts capturing on this thread
+  ~LogCapture();               // stops
   std::string errors() const;  // "; "-joined error and warning lines seen meanwhile
 
  private:

@@ -23,13 +23,20 @@ std::string meta_string(const llama_model* model, const char* key) {
 
 const char* vocab_type_name(enum llama_vocab_type t) {
   switch (t) {
-    case LLAMA_VOCAB_TYPE_NONE: return "none";
-    case LLAMA_VOCAB_TYPE_SPM: return "spm";
-    case LLAMA_VOCAB_TYPE_BPE: return "bpe";
-    case LLAMA_VOCAB_TYPE_WPM: return "wpm";
-    case LLAMA_VOCAB_TYPE_UGM: return "ugm";
-    case LLAMA_VOCAB_TYPE_RWKV: return "rwkv";
-    default: return "other";
+    case LLAMA_VOCAB_TYPE_NONE:
+      return "none";
+    case LLAMA_VOCAB_TYPE_SPM:
+      return "spm";
+    case LLAMA_VOCAB_TYPE_BPE:
+      return "bpe";
+    case LLAMA_VOCAB_TYPE_WPM:
+      return "wpm";
+    case LLAMA_VOCAB_TYPE_UGM:
+      return "ugm";
+    case LLAMA_VOCAB_TYPE_RWKV:
+      return "rwkv";
+    default:
+      return "other";
   }
 }
 
@@ -153,16 +160,17 @@ Result<std::vector<Token>> Model::tokenize(std::string_view text, bool add_speci
   }
   // A token covers at least one byte, plus room for BOS/EOS.
   std::vector<Token> out(text.size() + 4);
-  int32_t n = llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()),
-                             out.data(), static_cast<int32_t>(out.size()), add_special,
-                             parse_special);
+  int32_t n =
+      llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                     static_cast<int32_t>(out.size()), add_special, parse_special);
   if (n < 0) {
     out.resize(-n);
     n = llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
                        static_cast<int32_t>(out.size()), add_special, parse_special);
   }
-  if (n < 0) return internal_error("llama_tokenize failed on " + std::to_string(text.size()) +
-                                   " bytes of text");
+  if (n < 0)
+    return internal_error("llama_tokenize failed on " + std::to_string(text.size()) +
+                          " bytes of text");
   out.resize(n);
   return out;
 }

@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "engine/internal.h"
 #include "troika/generate.h"
@@ -27,8 +26,7 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const Model& model, const Sampl
     return invalid_argument("min_p must be in [0, 1), got " + std::to_string(p.min_p));
   }
   if (p.repeat_penalty <= 0.0f) {
-    return invalid_argument("repeat_penalty must be > 0, got " +
-                            std::to_string(p.repeat_penalty));
+    return invalid_argument("repeat_penalty must be > 0, got " + std::to_string(p.repeat_penalty));
   }
   if (p.penalty_last_n < -1) {
     return invalid_argument("penalty_last_n must be >= -1, got " +
@@ -40,9 +38,9 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const Model& model, const Sampl
   impl->chain = llama_sampler_chain_init(cp);
   llama_sampler* c = impl->chain;
   if (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
-    llama_sampler_chain_add(c, llama_sampler_init_penalties(model.info().n_vocab, p.penalty_last_n, p.repeat_penalty,
-                                                            p.frequency_penalty,
-                                                            p.presence_penalty));
+    llama_sampler_chain_add(
+        c, llama_sampler_init_penalties(model.info().n_vocab, p.penalty_last_n, p.repeat_penalty,
+                                        p.frequency_penalty, p.presence_penalty));
   }
   if (p.temperature <= 0.0f) {
     impl->plain_greedy = llama_sampler_chain_n(c) == 0;
@@ -102,33 +100,5 @@ int32_t TokenMask::count() const {
 
 void Sampler::accept(Token token) { llama_sampler_accept(impl_->chain, token); }
 void Sampler::reset() { llama_sampler_reset(impl_->chain); }
-
-void log_softmax(std::span<const float> logits, std::vector<float>& out) {
-  out.resize(logits.size());
-  if (logits.empty()) return;
-  const float max = *std::max_element(logits.begin(), logits.end());
-  double sum = 0.0;
-  for (float v : logits) sum += std::exp(static_cast<double>(v - max));
-  const float lse = max + static_cast<float>(std::log(sum));
-  for (size_t j = 0; j < logits.size(); ++j) out[j] = logits[j] - lse;
-}
-
-std::vector<TokenLogprob> top_k_logprobs(std::span<const float> logits, int32_t k) {
-  std::vector<TokenLogprob> out;
-  if (logits.empty() || k <= 0) return out;
-  k = std::min<int32_t>(k, static_cast<int32_t>(logits.size()));
-  std::vector<Token> ids(logits.size());
-  std::iota(ids.begin(), ids.end(), 0);
-  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](Token a, Token b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  });
-  const float max = logits[ids[0]];
-  double sum = 0.0;
-  for (float v : logits) sum += std::exp(static_cast<double>(v - max));
-  const float lse = max + static_cast<float>(std::log(sum));
-  out.reserve(k);
-  for (int32_t j = 0; j < k; ++j) out.push_back({ids[j], logits[ids[j]] - lse});
-  return out;
-}
 
 }  // namespace troika::engine

@@ -2,13 +2,13 @@
 // (so an 8B shape never sits in memory), quantization through llama_model_quantize.
 #include "troika/synth.h"
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <thread>
-#include <unistd.h>
 
 #include "engine/internal.h"
 #include "engine/synth_templates.h"
@@ -30,10 +30,8 @@ struct ArchInfo {
 
 const std::map<std::string, ArchInfo>& archs() {
   static const std::map<std::string, ArchInfo> m = {
-      {"llama", {"llama", 1e-5f, 500000.0f}},
-      {"mistral", {"llama", 1e-5f, 1000000.0f}},
-      {"gemma2", {"gemma2", 1e-6f, 10000.0f}},
-      {"phi3", {"phi3", 1e-5f, 10000.0f}},
+      {"llama", {"llama", 1e-5f, 500000.0f}},  {"mistral", {"llama", 1e-5f, 1000000.0f}},
+      {"gemma2", {"gemma2", 1e-6f, 10000.0f}}, {"phi3", {"phi3", 1e-5f, 10000.0f}},
       {"bert", {"bert", 1e-12f, 0.0f}},
   };
   return m;
@@ -53,7 +51,9 @@ std::vector<TensorSpec> tensor_plan(const std::string& arch, const SynthShape& s
   const int64_t q = hd * s.n_head, kv = hd * s.n_head_kv;
   std::vector<TensorSpec> t;
   auto vec = [&](std::string n, Fill f = Fill::kOnes) { t.push_back({std::move(n), E, 1, f}); };
-  auto mat = [&](std::string n, int64_t a, int64_t b) { t.push_back({std::move(n), a, b, Fill::kRandom}); };
+  auto mat = [&](std::string n, int64_t a, int64_t b) {
+    t.push_back({std::move(n), a, b, Fill::kRandom});
+  };
   mat("token_embd.weight", E, n_vocab);
   if (arch == "bert") {
     t.push_back({"token_types.weight", E, 2, Fill::kRandom});
@@ -139,7 +139,9 @@ struct Rng {
     return z ^ (z >> 31);
   }
   // Uniform in [-1, 1).
-  float uniform() { return static_cast<float>(static_cast<int64_t>(next() >> 11) * 0x1.0p-52 - 1.0); }
+  float uniform() {
+    return static_cast<float>(static_cast<int64_t>(next() >> 11) * 0x1.0p-52 - 1.0);
+  }
 };
 
 struct Writer {
@@ -181,8 +183,12 @@ Status write_tensor_data(Writer& w, const TensorSpec& spec, ggml_type type, uint
     const int64_t m = rows * spec.ne0;
     f32.resize(m);
     switch (spec.fill) {
-      case Fill::kOnes: std::fill(f32.begin(), f32.end(), 1.0f); break;
-      case Fill::kZeros: std::fill(f32.begin(), f32.end(), 0.0f); break;
+      case Fill::kOnes:
+        std::fill(f32.begin(), f32.end(), 1.0f);
+        break;
+      case Fill::kZeros:
+        std::fill(f32.begin(), f32.end(), 0.0f);
+        break;
       case Fill::kRopeFreqs:
         llama3_rope_freqs(f32.data(), m, o.shape.head_dim, archs().at(o.arch).rope_base);
         break;
@@ -278,15 +284,15 @@ Status validate(const SynthOptions& o) {
     return invalid_argument(o.arch + " needs head_dim * n_head == n_embd");
   }
   if (o.type != "f32" && o.type != "f16" && o.type != "q8_0" && o.type != "q4_k_m") {
-    return invalid_argument("unknown weight type '" + o.type + "'; choose f32, f16, q8_0 or q4_k_m");
+    return invalid_argument("unknown weight type '" + o.type +
+                            "'; choose f32, f16, q8_0 or q4_k_m");
   }
   if (o.out_path.empty()) return invalid_argument("no output path given");
   return Status::Ok();
 }
 
 // Writes an f32 or f16 GGUF to `path`.
-Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string& path,
-                   bool f16) {
+Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string& path, bool f16) {
   const int64_t tok_key = gguf_find_key(vocab, "tokenizer.ggml.tokens");
   if (tok_key < 0) return data_loss(o.vocab_path + " has no tokenizer.ggml.tokens array");
   const int64_t n_vocab = static_cast<int64_t>(gguf_get_arr_n(vocab, tok_key));
@@ -312,8 +318,8 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
   std::unique_ptr<ggml_context, decltype(&ggml_free)> meta(ggml_init(ip), ggml_free);
   std::vector<ggml_type> types;
   for (const auto& t : plan) {
-    ggml_type type = (f16 && t.ne1 > 1 && t.name != "token_types.weight") ? GGML_TYPE_F16
-                                                                           : GGML_TYPE_F32;
+    ggml_type type =
+        (f16 && t.ne1 > 1 && t.name != "token_types.weight") ? GGML_TYPE_F16 : GGML_TYPE_F32;
     types.push_back(type);
     ggml_tensor* x = t.ne1 > 1 ? ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1)
                                : ggml_new_tensor_1d(meta.get(), type, t.ne0);
@@ -363,7 +369,8 @@ Result<SynthShape> synth_shape(const std::string& arch, const std::string& shape
   if (it == table.end()) {
     std::string known;
     for (const auto& [k, v] : table) {
-      if (k.rfind(arch + "/", 0) == 0) known += (known.empty() ? "" : ", ") + k.substr(arch.size() + 1);
+      if (k.rfind(arch + "/", 0) == 0)
+        known += (known.empty() ? "" : ", ") + k.substr(arch.size() + 1);
     }
     return invalid_argument("unknown shape '" + shape + "' for " + arch + "; choose " + known +
                             " or give --n-embd/--n-layer/--n-head/--n-head-kv/--n-ff");
@@ -381,7 +388,8 @@ std::string family_chat_template(const std::string& arch) {
 
 Status make_random_model(const SynthOptions& options) {
   SynthOptions o = options;
-  if (o.shape.head_dim == 0 && o.shape.n_head > 0) o.shape.head_dim = o.shape.n_embd / o.shape.n_head;
+  if (o.shape.head_dim == 0 && o.shape.n_head > 0)
+    o.shape.head_dim = o.shape.n_embd / o.shape.n_head;
   TROIKA_RETURN_IF_ERROR(validate(o));
   ensure_backend();
 

@@ -66,8 +66,8 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, VocabVectors,
                          ::testing::Values("llama-bpe", "llama-spm", "phi-3", "bert-bge"));
 
 TEST(Tokenize, SpecialTokensParsedOnlyWhenAsked) {
-  auto model = Model::load(testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf",
-                           {.vocab_only = true});
+  auto model =
+      Model::load(testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf", {.vocab_only = true});
   ASSERT_TRUE(model.ok());
   auto plain = (*model)->tokenize("<|eot_id|>", false, false);
   auto special = (*model)->tokenize("<|eot_id|>", false, true);
@@ -83,11 +83,11 @@ TEST(Tokenize, SpecialTokensParsedOnlyWhenAsked) {
 }
 
 TEST(Tokenize, RoundTripsRussianAndCode) {
-  auto model = Model::load(testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf",
-                           {.vocab_only = true});
+  auto model =
+      Model::load(testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf", {.vocab_only = true});
   ASSERT_TRUE(model.ok());
-  for (std::string text : {"Привет, мир! Как дела?", "int main() { return 0; }\n\t// ok",
-                           "{\"a\": [1, 2.5, null]}"}) {
+  for (std::string text :
+       {"Привет, мир! Как дела?", "int main() { return 0; }\n\t// ok", "{\"a\": [1, 2.5, null]}"}) {
     auto ids = (*model)->tokenize(text, false, false);
     ASSERT_TRUE(ids.ok());
     EXPECT_EQ((*model)->detokenize(*ids), text);

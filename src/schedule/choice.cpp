@@ -10,7 +10,8 @@ namespace {
 // Token texts of a model's vocabulary, computed once per model and shared.
 std::shared_ptr<const std::vector<std::string>> vocab_pieces(const engine::Model& model) {
   static std::mutex mu;
-  static std::unordered_map<const engine::Model*, std::weak_ptr<const std::vector<std::string>>> cache;
+  static std::unordered_map<const engine::Model*, std::weak_ptr<const std::vector<std::string>>>
+      cache;
   std::lock_guard<std::mutex> lock(mu);
   if (auto p = cache[&model].lock()) return p;
   auto pieces = std::make_shared<std::vector<std::string>>(model.info().n_vocab);
@@ -68,7 +69,8 @@ Status ChoiceConstraint::advance(Token token) {
     ended_ = true;
     return Status::Ok();
   }
-  if (!model_->is_valid(token)) return invalid_argument("token " + std::to_string(token) + " is not in the vocabulary");
+  if (!model_->is_valid(token))
+    return invalid_argument("token " + std::to_string(token) + " is not in the vocabulary");
   std::string next = text_ + (*pieces_)[token];
   bool ok = std::any_of(choices_.begin(), choices_.end(),
                         [&](const std::string& c) { return c.compare(0, next.size(), next) == 0; });

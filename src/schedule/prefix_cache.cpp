@@ -44,10 +44,21 @@ std::vector<int32_t> PrefixCache::insert(int32_t seq, std::vector<engine::Token>
   return freed;
 }
 
+bool PrefixCache::covers(std::span<const engine::Token> tokens) const {
+  for (const auto& e : entries_) {
+    if (e.tokens.size() >= tokens.size() &&
+        std::equal(tokens.begin(), tokens.end(), e.tokens.begin())) {
+      return true;
+    }
+  }
+  return false;
+}
+
 int32_t PrefixCache::evict_lru() {
   if (entries_.empty()) return -1;
-  auto it = std::min_element(entries_.begin(), entries_.end(),
-                             [](const Entry& a, const Entry& b) { return a.last_used < b.last_used; });
+  auto it = std::min_element(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+    return a.last_used < b.last_used;
+  });
   int32_t seq = it->seq;
   cells_ -= static_cast<int32_t>(it->tokens.size());
   entries_.erase(it);

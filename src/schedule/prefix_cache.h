@@ -30,6 +30,8 @@ class PrefixCache {
   // their sequences returned for the caller to free; if an entry already covers `tokens`, the new
   // one is not kept and `seq` itself is returned.
   std::vector<int32_t> insert(int32_t seq, std::vector<engine::Token> tokens);
+  // True when an entry holds all of `tokens` (inserting them would add nothing).
+  bool covers(std::span<const engine::Token> tokens) const;
   // Removes the least recently used entry; returns its sequence, or -1 when empty.
   int32_t evict_lru();
   int32_t cells() const { return cells_; }

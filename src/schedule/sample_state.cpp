@@ -4,8 +4,8 @@
 
 namespace troika::schedule {
 
-Result<std::unique_ptr<engine::Sampler>> make_sampler(const engine::Model& model, const Request& req,
-                                                       int32_t index) {
+Result<std::unique_ptr<engine::Sampler>> make_sampler(const engine::Model& model,
+                                                      const Request& req, int32_t index) {
   engine::SamplingParams p = req.sampling;
   p.seed = req.sampling.seed + static_cast<uint32_t>(index);
   return engine::Sampler::create(model, p);

@@ -11,8 +11,8 @@
 namespace troika::schedule {
 
 struct SampleState {
-  int32_t index = 0;   // sample number within its request
-  int32_t seq = -1;    // sequence id in the context
+  int32_t index = 0;       // sample number within its request
+  int32_t seq = -1;        // sequence id in the context
   engine::Pos n_past = 0;  // tokens of this sequence in the KV cache
   std::unique_ptr<engine::Sampler> sampler;
   std::unique_ptr<Constraint> constraint;
@@ -36,7 +36,7 @@ struct SampleState {
 };
 
 // Creates the sampler for sample `index` of `req` (seed + index).
-Result<std::unique_ptr<engine::Sampler>> make_sampler(const engine::Model& model, const Request& req,
-                                                       int32_t index);
+Result<std::unique_ptr<engine::Sampler>> make_sampler(const engine::Model& model,
+                                                      const Request& req, int32_t index);
 
 }  // namespace troika::schedule

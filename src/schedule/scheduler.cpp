@@ -26,6 +26,7 @@ struct Scheduler::Impl {
 
   // Owned by the step thread.
   std::vector<std::shared_ptr<Job>> waiting;
+  bool waiting_dirty = false;  // new arrivals since the last sort
   std::vector<std::shared_ptr<Job>> running;
   std::vector<int32_t> free_seqs;
   PrefixCache cache;
@@ -242,6 +243,7 @@ void Scheduler::Impl::loop() {
         cv.wait_for(lock, std::chrono::milliseconds(10));
       }
       while (!incoming.empty()) {
+        waiting_dirty = true;
         waiting.push_back(std::move(incoming.front()));
         incoming.pop_front();
       }
@@ -343,9 +345,13 @@ bool Scheduler::Impl::make_room(int32_t cells, int32_t seqs) {
 }
 
 void Scheduler::Impl::admit() {
-  std::stable_sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
-    return a->priority != b->priority ? a->priority > b->priority : a->order < b->order;
-  });
+  if (waiting.empty()) return;
+  if (waiting_dirty) {
+    std::stable_sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
+      return a->priority != b->priority ? a->priority > b->priority : a->order < b->order;
+    });
+    waiting_dirty = false;
+  }
   std::vector<std::shared_ptr<Job>> still;
   bool blocked = false;
   for (auto& jp : waiting) {
@@ -373,7 +379,9 @@ bool Scheduler::Impl::should_wait_for_leader(const Job& j) const {
   if (n < opts.min_cached_prefix) return false;
   for (const auto& rp : running) {
     const Job& r = *rp;
-    if (r.ended || !r.prompt_pending() || r.prompt.size() > static_cast<size_t>(opts.prefix_cache_tokens)) continue;
+    if (r.ended || !r.prompt_pending() ||
+        r.prompt.size() > static_cast<size_t>(opts.prefix_cache_tokens))
+      continue;
     int32_t lcp = 0;
     const int32_t m = std::min<int32_t>(n, static_cast<int32_t>(r.prompt.size()));
     while (lcp < m && r.prompt[lcp] == j.prompt[lcp]) ++lcp;
@@ -386,7 +394,8 @@ void Scheduler::Impl::cache_prompt(Job& j) {
   // Publish the prompt's cells as soon as they exist, so that requests admitted while this one
   // is still generating can fork them.
   const int32_t n = static_cast<int32_t>(j.prompt.size());
-  if (opts.prefix_cache_tokens <= 0 || n < opts.min_cached_prefix || n > opts.prefix_cache_tokens) return;
+  if (opts.prefix_cache_tokens <= 0 || n < opts.min_cached_prefix || n > opts.prefix_cache_tokens)
+    return;
   if (free_seqs.empty() || cells_reserved + cache.cells() + n > n_ctx) return;
   const int32_t seq = free_seqs.back();
   free_seqs.pop_back();
@@ -468,7 +477,6 @@ void Scheduler::Impl::build_batch() {
 }
 
 void Scheduler::Impl::after_decode() {
-  std::vector<float> lp;
   for (auto& jp : running) {
     Job& j = *jp;
     if (j.prompt_row >= 0) {
@@ -493,9 +501,8 @@ void Scheduler::Impl::after_decode() {
     for (auto& c : j.conts) {
       for (size_t k = 0; k < c.rows.size(); ++k) {
         auto row = ctx->logits(c.rows[k]);
-        engine::log_softmax(row, lp);
         const int32_t next = c.n_fed + static_cast<int32_t>(k) + 1;
-        c.score.token_logprobs.push_back(lp[c.tokens[next]]);
+        c.score.token_logprobs.push_back(row[c.tokens[next]] - engine::log_sum_exp(row));
       }
       c.n_fed += static_cast<int32_t>(c.rows.size());
     }
@@ -537,14 +544,14 @@ void Scheduler::Impl::fork_generate(Job& j) {
 void Scheduler::Impl::fork_score(Job& j) {
   j.forked = true;
   cache_prompt(j);
-  std::vector<float> lp;
-  engine::log_softmax(ctx->logits(j.prompt_row), lp);
+  const auto row = ctx->logits(j.prompt_row);
+  const float lse = engine::log_sum_exp(row);
   j.conts.resize(j.sreq.continuations.size());
   for (size_t k = 0; k < j.conts.size(); ++k) {
     Continuation& c = j.conts[k];
     c.seq = j.seqs[k];
     c.tokens = j.sreq.continuations[k];
-    c.score.token_logprobs.push_back(lp[c.tokens[0]]);
+    c.score.token_logprobs.push_back(row[c.tokens[0]] - lse);
     if (k > 0) ctx->seq_copy(j.prompt_seq, c.seq);
   }
 }
@@ -552,7 +559,8 @@ void Scheduler::Impl::fork_score(Job& j) {
 bool Scheduler::Impl::job_done(const Job& j) const {
   if (!j.forked) return false;
   if (j.kind == Job::Kind::kGenerate) {
-    return std::all_of(j.samples.begin(), j.samples.end(), [](const auto& s) { return s.finished; });
+    return std::all_of(j.samples.begin(), j.samples.end(),
+                       [](const auto& s) { return s.finished; });
   }
   return std::all_of(j.conts.begin(), j.conts.end(), [](const Continuation& c) {
     return c.n_fed + 1 >= static_cast<int32_t>(c.tokens.size());
@@ -564,8 +572,11 @@ void Scheduler::Impl::release(Job& j, bool keep_prompt) {
   cells_reserved -= j.cells;
   const int32_t n_prompt = static_cast<int32_t>(j.prompt.size());
   for (int32_t seq : j.seqs) {
+    // Each seq_remove scans every KV cell, so a prompt the cache already holds (published when
+    // its prefill completed) is dropped in one call rather than trimmed and then dropped.
     if (keep_prompt && seq == j.prompt_seq && opts.prefix_cache_tokens > 0 &&
-        n_prompt >= opts.min_cached_prefix && n_prompt <= opts.prefix_cache_tokens) {
+        n_prompt >= opts.min_cached_prefix && n_prompt <= opts.prefix_cache_tokens &&
+        !cache.covers(j.prompt)) {
       // Keep the prompt's cells as a cached prefix; drop what was generated after it.
       ctx->seq_remove(seq, n_prompt, -1);
       for (int32_t freed : cache.insert(seq, j.prompt)) {
@@ -596,7 +607,8 @@ void Scheduler::Impl::finish(Job& j) {
     stats.requests_done++;
     stats.tokens_cached += j.n_cached;
     stats.tokens_prefilled += static_cast<int64_t>(j.prompt.size()) - j.n_cached;
-    for (const auto& s : j.samples) stats.tokens_decoded += static_cast<int64_t>(s.out.tokens.size());
+    for (const auto& s : j.samples)
+      stats.tokens_decoded += static_cast<int64_t>(s.out.tokens.size());
   }
   if (j.kind == Job::Kind::kGenerate) {
     Completion c;

@@ -93,7 +93,8 @@ TEST(Scheduler, ReproducibleOutputIgnoresConcurrentLoad) {
   alone.reproducible = true;
   const Completion a = ok(s->submit(std::move(alone)));
   std::vector<Handle<Completion>> noise;
-  for (int i = 0; i < 6; ++i) noise.push_back(s->submit(request("noise " + std::to_string(i), 32, i)));
+  for (int i = 0; i < 6; ++i)
+    noise.push_back(s->submit(request("noise " + std::to_string(i), 32, i)));
   Request loaded = request("Reproducible under load", 24, 7);
   loaded.reproducible = true;
   const Completion b = ok(s->submit(std::move(loaded)));
@@ -187,13 +188,15 @@ TEST(Scheduler, KvExhaustionWaitsOrFailsButNeverCrashes) {
   EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
   // Each fits alone, not all together: they queue and all finish.
   std::vector<Handle<Completion>> hs;
-  for (int i = 0; i < 4; ++i) hs.push_back(s->submit(request("fits alone " + std::to_string(i), 200, i)));
+  for (int i = 0; i < 4; ++i)
+    hs.push_back(s->submit(request("fits alone " + std::to_string(i), 200, i)));
   for (auto& h : hs) EXPECT_EQ(ok(h).samples[0].tokens.size(), 200u);
   EXPECT_EQ(s->stats().cells_reserved, 0);
 }
 
 TEST(Scheduler, PrefixCacheHitsAndEvicts) {
-  auto s = make({.n_ctx = 4096, .n_seq_max = 8, .prefix_cache_tokens = 300, .min_cached_prefix = 16});
+  auto s =
+      make({.n_ctx = 4096, .n_seq_max = 8, .prefix_cache_tokens = 300, .min_cached_prefix = 16});
   std::string shared;
   for (int i = 0; i < 40; ++i) shared += " word" + std::to_string(i);
   const Completion first = ok(s->submit(request(shared, 4, 1)));
@@ -217,7 +220,8 @@ TEST(Scheduler, ConcurrentRequestsShareAPrefixBeingPrefilled) {
   std::string shared;
   for (int i = 0; i < 60; ++i) shared += " shared" + std::to_string(i);
   std::vector<Handle<Completion>> hs;
-  for (int i = 0; i < 5; ++i) hs.push_back(s->submit(request(shared + " q" + std::to_string(i), 4, i)));
+  for (int i = 0; i < 5; ++i)
+    hs.push_back(s->submit(request(shared + " q" + std::to_string(i), 4, i)));
   int32_t cached = 0, n_prompt = 0;
   for (auto& h : hs) {
     const Completion c = ok(h);
@@ -305,7 +309,8 @@ TEST(Scheduler, ShutdownCancelsPending) {
   {
     auto s = make({.n_ctx = 512, .n_seq_max = 2});
     std::vector<Handle<Completion>> hs;
-    for (int i = 0; i < 6; ++i) hs.push_back(s->submit(request("pending " + std::to_string(i), 200, i)));
+    for (int i = 0; i < 6; ++i)
+      hs.push_back(s->submit(request("pending " + std::to_string(i), 200, i)));
     h = hs.back();
   }
   const auto& r = h.get();

@@ -32,8 +32,8 @@ CliRun troika(const std::string& args, const std::string& input = "") {
   const std::string dir = testing::temp_dir();
   const std::string in = dir + "/stdin.txt", out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   std::ofstream(in) << input;
-  std::string cmd = testing::bin_dir() + "/troika " + args + " < " +
-                    in + " > " + out + " 2> " + err;
+  std::string cmd =
+      testing::bin_dir() + "/troika " + args + " < " + in + " > " + out + " 2> " + err;
   int status = std::system(cmd.c_str());
   CliRun r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -91,7 +91,8 @@ TEST(Cli, GenerateWithStatsAndMessages) {
 
 TEST(Cli, GenerateSeveralSamples) {
   const std::string model = testing::tiny_model("llama");
-  CliRun r = troika("generate -m " + model + " -p 'Once' -n 6 --n 3 --seed 4 --ignore-eos --json --stats");
+  CliRun r =
+      troika("generate -m " + model + " -p 'Once' -n 6 --n 3 --seed 4 --ignore-eos --json --stats");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto samples = nlohmann::json::parse(r.out);
   ASSERT_EQ(samples.size(), 3u);
@@ -99,17 +100,20 @@ TEST(Cli, GenerateSeveralSamples) {
   auto stats = nlohmann::json::parse(r.err.substr(r.err.rfind('{')));
   EXPECT_EQ(stats["n_generated"], 18);
   // Reproducible: sample 1 of a --n 2 run equals a --n 1 run with seed + 1.
-  r = troika("generate -m " + model + " -p 'Once' -n 6 --n 2 --seed 4 --ignore-eos --json --reproducible");
+  r = troika("generate -m " + model +
+             " -p 'Once' -n 6 --n 2 --seed 4 --ignore-eos --json --reproducible");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  CliRun one = troika("generate -m " + model + " -p 'Once' -n 6 --n 1 --seed 5 --ignore-eos --json --reproducible");
+  CliRun one = troika("generate -m " + model +
+                      " -p 'Once' -n 6 --n 1 --seed 5 --ignore-eos --json --reproducible");
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)[1]["text"], nlohmann::json::parse(one.out)[0]["text"]);
 }
 
 TEST(Cli, ScoreChoices) {
   const std::string model = testing::tiny_model("llama");
-  CliRun r = troika("score -m " + model +
-                    " --prefix 'Sentiment:' --choice ' positive' --choice ' negative' --json --stats");
+  CliRun r =
+      troika("score -m " + model +
+             " --prefix 'Sentiment:' --choice ' positive' --choice ' negative' --json --stats");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), 2u);
@@ -125,7 +129,8 @@ TEST(Cli, ScoreChoices) {
 }
 
 TEST(Cli, ChatReadsTurnsUntilExit) {
-  CliRun r = troika("chat -m " + testing::tiny_model("phi3") + " -n 4", "Hi\n/reset\nAgain\n/exit\n");
+  CliRun r =
+      troika("chat -m " + testing::tiny_model("phi3") + " -n 4", "Hi\n/reset\nAgain\n/exit\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GE(std::count(r.out.begin(), r.out.end(), '>'), 3);
 }
