@@ -219,6 +219,7 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
       }
       auto gen = run_generation(**ctx, *ids, *f);
       std::printf("\n");
+      std::fflush(stdout);  // the text ends before --stats goes to stderr
       if (!gen.ok()) {
         *exit_code = report(gen.status());
         return;
@@ -270,6 +271,7 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
         }
         auto gen = run_generation(**ctx, *ids, *f);
         std::printf("\n");
+        std::fflush(stdout);
         if (!gen.ok()) {
           report(gen.status());
           history.pop_back();
