@@ -126,8 +126,10 @@ int run_samples(std::shared_ptr<engine::Model> model, const std::vector<engine::
       std::printf("--- sample %zu (%s)\n%s\n", i, engine::to_string(s.finish), s.text.c_str());
     }
   }
-  if (json)
+  if (json) {
     std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  }
+  std::fflush(stdout);  // results before --stats on stderr
   if (f.stats) {
     engine::GenerateStats st;
     st.n_prompt = res->n_prompt;

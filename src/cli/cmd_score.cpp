@@ -95,6 +95,7 @@ void add_score_command(CLI::App& app, int* exit_code) {
                     o["n_tokens"].get<int>(), o["p"].get<double>());
       }
     }
+    std::fflush(stdout);  // results before --stats on stderr
     if (f->stats) {
       std::fprintf(stderr, "{\"n_prefix\":%zu,\"n_choices\":%zu,\"score_ms\":%.3f}\n",
                    req.prefix.size(), req.continuations.size(), ms);
