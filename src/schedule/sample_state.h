@@ -21,7 +21,8 @@ struct SampleState {
   Sample out;
   std::vector<Token> to_feed;  // tokens to decode next step (sampled and forced)
   bool finished = false;
-  int32_t row = -1;  // batch row holding this sample's logits in the current step
+  int32_t row = -1;       // batch row holding this sample's logits in the current step
+  int32_t n_feeding = 0;  // tokens of to_feed in the current step's batch
 
   // Chooses the next token from `logits` ([n_vocab] f32), records it, advances the constraint,
   // queues forced tokens, streams settled text and decides whether the sample is finished.

@@ -209,17 +209,24 @@ void Scheduler::Impl::build_batch() {
   batch.clear();
   int32_t budget = opts.step_token_budget;
   // Running samples and continuations first: they never wait for prefill.
+  // Long jump-forward runs may not all fit in one llama batch: a sample then feeds what fits
+  // (without logits) and the rest next step.
+  const int32_t room = ctx->n_batch();
   for (auto& jp : running) {
     Job& j = *jp;
     for (auto& s : j.samples) {
       s.row = -1;
+      s.n_feeding = 0;
       if (s.finished) continue;
-      for (size_t k = 0; k < s.to_feed.size(); ++k) {
-        bool last = k + 1 == s.to_feed.size();
+      const int32_t n =
+          std::min<int32_t>(static_cast<int32_t>(s.to_feed.size()), room - batch.size());
+      for (int32_t k = 0; k < n; ++k) {
+        const bool last = k + 1 == static_cast<int32_t>(s.to_feed.size());
         if (last) s.row = batch.size();
-        batch.add(s.to_feed[k], s.n_past + static_cast<engine::Pos>(k), s.seq, last);
+        batch.add(s.to_feed[k], s.n_past + k, s.seq, last);
       }
-      budget -= static_cast<int32_t>(s.to_feed.size());
+      s.n_feeding = n;
+      budget -= n;
     }
   }
   for (auto& jp : running) {
@@ -263,8 +270,10 @@ void Scheduler::Impl::after_decode() {
       continue;
     }
     for (auto& s : j.samples) {
-      if (s.finished || s.row < 0) continue;
-      s.n_past += static_cast<engine::Pos>(s.to_feed.size());
+      if (s.finished || s.n_feeding == 0) continue;
+      s.n_past += s.n_feeding;
+      s.to_feed.erase(s.to_feed.begin(), s.to_feed.begin() + s.n_feeding);
+      if (s.row < 0) continue;  // part of a long forced run fed; the rest goes next step
       Status st = s.on_logits(ctx->logits(s.row), j.req, *model, n_ctx - s.n_past);
       if (!st.ok()) {
         abort_job(j, st);

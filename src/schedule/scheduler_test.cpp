@@ -262,6 +262,26 @@ TEST(Scheduler, ChoiceConstraintJumpsForward) {
   EXPECT_EQ(c->advance(tokens("x", false)[0]).code(), Code::kInvalidArgument);
 }
 
+TEST(Scheduler, LongForcedRunsSpanSeveralBatches) {
+  // n_batch here is 24 tokens; the only choice is far longer, so jump-forward must feed it in
+  // pieces across steps.
+  auto s = make({.n_ctx = 1024, .n_seq_max = 2, .step_token_budget = 8});
+  std::string longer;
+  for (int i = 0; i < 30; ++i) longer += "token" + std::to_string(i) + " ";
+  Request r = request("Copy:", 200, 1);
+  r.ignore_eos = false;
+  r.n = 2;
+  r.constraint = *ChoiceConstraint::create(model(), {longer});
+  const Completion c = ok(s->submit(std::move(r)));
+  ASSERT_EQ(c.samples.size(), 2u);
+  for (const auto& smp : c.samples) {
+    EXPECT_EQ(smp.text, longer);
+    EXPECT_GT(smp.tokens.size(), 24u);
+  }
+  // Forced tokens were fed many per step, not one per step.
+  EXPECT_LT(s->stats().steps, static_cast<int64_t>(c.samples[0].tokens.size()));
+}
+
 TEST(Scheduler, LogprobsAndStreaming) {
   auto s = make();
   Request r = request("Stream me", 12, 9);
