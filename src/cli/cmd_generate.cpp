@@ -77,17 +77,14 @@ Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path) 
 }
 
 Result<std::unique_ptr<engine::Context>> open_context(const GenFlags& f,
-                                                      std::shared_ptr<engine::Model>* model) {
-  auto m = engine::Model::load(f.model.path, f.model.options());
-  if (!m.ok()) return m.status();
-  *model = *m;
+                                                      std::shared_ptr<engine::Model> model) {
   engine::ContextOptions co;
   co.n_ctx = f.n_ctx;
   co.n_threads = f.n_threads;
   co.flash_attn = f.flash_attn == "on"    ? engine::FlashAttn::kOn
                   : f.flash_attn == "off" ? engine::FlashAttn::kOff
                                           : engine::FlashAttn::kAuto;
-  return engine::Context::create(*model, co);
+  return engine::Context::create(std::move(model), co);
 }
 
 // n samples through the scheduler: the prompt is prefilled once and forked.
@@ -189,12 +186,12 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
         *exit_code = report(invalid_argument("give a prompt (-p TEXT) or --messages FILE.json"));
         return;
       }
-      std::shared_ptr<engine::Model> model;
-      auto ctx = open_context(*f, &model);
-      if (!ctx.ok()) {
-        *exit_code = report(ctx.status());
+      auto loaded = engine::Model::load(f->model.path, f->model.options());
+      if (!loaded.ok()) {
+        *exit_code = report(loaded.status());
         return;
       }
+      std::shared_ptr<engine::Model> model = *loaded;
       std::string text = *prompt;
       if (!messages->empty()) {
         auto msgs = read_messages(*messages);
@@ -214,9 +211,14 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
         *exit_code = report(ids.status());
         return;
       }
+      // Several samples go through the scheduler, which has its own context.
       if (*n > 1 || *json) {
-        ctx->reset();
         *exit_code = run_samples(model, *ids, *f, *n, *json, *reproducible);
+        return;
+      }
+      auto ctx = open_context(*f, model);
+      if (!ctx.ok()) {
+        *exit_code = report(ctx.status());
         return;
       }
       auto gen = run_generation(**ctx, *ids, *f);
@@ -240,8 +242,13 @@ void add_generate_commands(CLI::App& app, int* exit_code) {
     f->add_to(cmd);
     cmd->add_option("-s,--system", *system, "system prompt");
     cmd->callback([=] {
-      std::shared_ptr<engine::Model> model;
-      auto ctx = open_context(*f, &model);
+      auto loaded = engine::Model::load(f->model.path, f->model.options());
+      if (!loaded.ok()) {
+        *exit_code = report(loaded.status());
+        return;
+      }
+      std::shared_ptr<engine::Model> model = *loaded;
+      auto ctx = open_context(*f, model);
       if (!ctx.ok()) {
         *exit_code = report(ctx.status());
         return;

@@ -4,11 +4,19 @@
 
 namespace troika::schedule {
 
-Result<std::unique_ptr<engine::Sampler>> make_sampler(const engine::Model& model,
-                                                      const Request& req, int32_t index) {
+Status SampleState::init(const engine::Model& model, const Request& req, int32_t i, int32_t seq_id,
+                         engine::Pos n_prompt) {
+  index = i;
+  seq = seq_id;
+  n_past = n_prompt;
+  stream = engine::TextStream(req.stop);
+  if (req.constraint) constraint = req.constraint->clone();
   engine::SamplingParams p = req.sampling;
-  p.seed = req.sampling.seed + static_cast<uint32_t>(index);
-  return engine::Sampler::create(model, p);
+  p.seed = req.sampling.seed + static_cast<uint32_t>(i);
+  auto made = engine::Sampler::create(model, p);
+  if (!made.ok()) return made.status();
+  sampler = std::move(*made);
+  return Status::Ok();
 }
 
 namespace {

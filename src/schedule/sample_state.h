@@ -24,6 +24,11 @@ struct SampleState {
   int32_t row = -1;       // batch row holding this sample's logits in the current step
   int32_t n_feeding = 0;  // tokens of to_feed in the current step's batch
 
+  // Sets up sample `index` of `req` in sequence `seq` after `n_prompt` prompt tokens: its own
+  // sampler (seed + index), a clone of the request's constraint, a text stream with its stops.
+  Status init(const engine::Model& model, const Request& req, int32_t index, int32_t seq,
+              engine::Pos n_prompt);
+
   // Chooses the next token from `logits` ([n_vocab] f32), records it, advances the constraint,
   // queues forced tokens, streams settled text and decides whether the sample is finished.
   // Errors come from the constraint (a forced or chosen token it rejects).
@@ -35,9 +40,5 @@ struct SampleState {
   bool take_token(Token tok, std::span<const float> logits, const Request& req,
                   const engine::Model& model);
 };
-
-// Creates the sampler for sample `index` of `req` (seed + index).
-Result<std::unique_ptr<engine::Sampler>> make_sampler(const engine::Model& model,
-                                                      const Request& req, int32_t index);
 
 }  // namespace troika::schedule

@@ -111,11 +111,7 @@ bool Scheduler::Impl::make_room(int32_t cells, int32_t seqs) {
     return cells_reserved + cache.cells() + cells <= n_ctx &&
            static_cast<int32_t>(free_seqs.size()) >= seqs;
   };
-  while (!fits() && !cache.empty()) {
-    int32_t seq = cache.evict_lru();
-    ctx->seq_remove(seq);
-    free_seqs.push_back(seq);
-  }
+  while (!fits() && !cache.empty()) free_seq(cache.evict_lru());
   return fits();
 }
 
@@ -175,15 +171,13 @@ void Scheduler::Impl::cache_prompt(Job& j) {
   const int32_t seq = free_seqs.back();
   free_seqs.pop_back();
   ctx->seq_copy(j.prompt_seq, seq, 0, n);
-  for (int32_t freed : cache.insert(seq, j.prompt)) {
-    ctx->seq_remove(freed);
-    free_seqs.push_back(freed);
-  }
-  while (cache.cells() > opts.prefix_cache_tokens && cache.size() > 1) {
-    const int32_t old = cache.evict_lru();
-    ctx->seq_remove(old);
-    free_seqs.push_back(old);
-  }
+  for (int32_t freed : cache.insert(seq, j.prompt)) free_seq(freed);
+  while (cache.cells() > opts.prefix_cache_tokens && cache.size() > 1) free_seq(cache.evict_lru());
+}
+
+void Scheduler::Impl::free_seq(int32_t seq) {
+  ctx->seq_remove(seq);
+  free_seqs.push_back(seq);
 }
 
 void Scheduler::Impl::start(Job& j) {
@@ -302,18 +296,12 @@ void Scheduler::Impl::fork_generate(Job& j) {
   j.samples.resize(j.req.n);
   for (int32_t i = 0; i < j.req.n; ++i) {
     SampleState& s = j.samples[i];
-    s.index = i;
-    s.seq = j.seqs[i];
-    s.n_past = n_prompt;
-    s.stream = engine::TextStream(j.req.stop);
-    if (i > 0) ctx->seq_copy(j.prompt_seq, s.seq);
-    if (j.req.constraint) s.constraint = j.req.constraint->clone();
-    auto sampler = make_sampler(*model, j.req, i);
-    if (!sampler.ok()) {
-      abort_job(j, sampler.status());
+    if (i > 0) ctx->seq_copy(j.prompt_seq, j.seqs[i]);
+    Status st = s.init(*model, j.req, i, j.seqs[i], n_prompt);
+    if (!st.ok()) {
+      abort_job(j, st);
       return;
     }
-    s.sampler = std::move(*sampler);
   }
   for (auto& s : j.samples) {
     Status st = s.on_logits(row, j.req, *model, n_ctx - s.n_past);
@@ -363,21 +351,13 @@ void Scheduler::Impl::release(Job& j, bool keep_prompt) {
         !cache.covers(j.prompt)) {
       // Keep the prompt's cells as a cached prefix; drop what was generated after it.
       ctx->seq_remove(seq, n_prompt, -1);
-      for (int32_t freed : cache.insert(seq, j.prompt)) {
-        ctx->seq_remove(freed);
-        free_seqs.push_back(freed);
-      }
+      for (int32_t freed : cache.insert(seq, j.prompt)) free_seq(freed);
       continue;
     }
-    ctx->seq_remove(seq);
-    free_seqs.push_back(seq);
+    free_seq(seq);
   }
   j.seqs.clear();
-  while (cache.cells() > opts.prefix_cache_tokens && !cache.empty()) {
-    int32_t seq = cache.evict_lru();
-    ctx->seq_remove(seq);
-    free_seqs.push_back(seq);
-  }
+  while (cache.cells() > opts.prefix_cache_tokens && !cache.empty()) free_seq(cache.evict_lru());
   // Visible before the request's result is: a caller that saw its result sees these too.
   std::lock_guard<std::mutex> lock(mu);
   publish_gauges();

@@ -55,7 +55,8 @@ struct Scheduler::Impl {
   void finish(Job& job);
   void release(Job& job, bool keep_prompt);
   void abort_job(Job& job, const Status& st);
-  void publish_gauges();  // REQUIRES: mu held
+  void free_seq(int32_t seq);  // drops the sequence's cells and returns its id to the pool
+  void publish_gauges();       // REQUIRES: mu held
   bool job_done(const Job& job) const;
 };
 

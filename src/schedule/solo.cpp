@@ -97,17 +97,11 @@ void SoloRunner::run(Job& j) {
   c.n_prompt = n_prompt;
   for (int32_t i = 0; i < j.req.n; ++i) {
     SampleState s;
-    s.index = i;
-    s.seq = 0;
-    s.n_past = n_prompt;
-    s.stream = engine::TextStream(j.req.stop);
-    if (j.req.constraint) s.constraint = j.req.constraint->clone();
-    auto sampler = make_sampler(*model_, j.req, i);
-    if (!sampler.ok()) {
-      j.fail(sampler.status());
+    st = s.init(*model_, j.req, i, 0, n_prompt);
+    if (!st.ok()) {
+      j.fail(st);
       return;
     }
-    s.sampler = std::move(*sampler);
     st = run_sample(j, s, first_row);
     ctx_->seq_remove(0, n_prompt, -1);
     if (!st.ok()) {
