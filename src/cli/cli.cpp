@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
   add_generate_commands(app, &exit_code);
   add_score_command(app, &exit_code);
   add_mkmodel_command(app, &exit_code);
+  add_constrain_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

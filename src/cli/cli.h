@@ -3,6 +3,9 @@
 
 #include <string>
 
+#include <vector>
+
+#include "troika/engine.h"
 #include "troika/status.h"
 
 namespace CLI {
@@ -24,5 +27,12 @@ void add_model_commands(CLI::App& app, int* exit_code);     // info, tokenize
 void add_generate_commands(CLI::App& app, int* exit_code);  // generate, chat
 void add_mkmodel_command(CLI::App& app, int* exit_code);    // mkmodel
 void add_score_command(CLI::App& app, int* exit_code);      // score
+void add_constrain_commands(CLI::App& app, int* exit_code);  // json, validate, repair, constrain-bench
+
+// Reads a JSON file holding [{"role": ..., "content": ...}, ...].
+// Errors: not_found, invalid_argument (naming the message at fault).
+Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path);
+// The whole of a file, or not_found.
+Result<std::string> read_file(const std::string& path);
 
 }  // namespace troika::cli

@@ -53,29 +53,6 @@ struct GenFlags {
   }
 };
 
-Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return not_found("messages file not found: " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_array()) {
-    return invalid_argument(path + " must hold a JSON array of {\"role\": …, \"content\": …}");
-  }
-  std::vector<engine::ChatMessage> out;
-  for (size_t i = 0; i < j.size(); ++i) {
-    const auto& m = j[i];
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !m["content"].is_string()) {
-      return invalid_argument(path + ": message " + std::to_string(i) +
-                              " needs string fields \"role\" and \"content\"");
-    }
-    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-  }
-  if (out.empty()) return invalid_argument(path + " holds no messages");
-  return out;
-}
-
 Result<std::unique_ptr<engine::Context>> open_context(const GenFlags& f,
                                                       std::shared_ptr<engine::Model> model) {
   engine::ContextOptions co;
@@ -156,6 +133,29 @@ Result<engine::Generation> run_generation(engine::Context& ctx,
 }
 
 }  // namespace
+
+Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return not_found("messages file not found: " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_array()) {
+    return invalid_argument(path + " must hold a JSON array of {\"role\": …, \"content\": …}");
+  }
+  std::vector<engine::ChatMessage> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const auto& m = j[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string()) {
+      return invalid_argument(path + ": message " + std::to_string(i) +
+                              " needs string fields \"role\" and \"content\"");
+    }
+    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  if (out.empty()) return invalid_argument(path + " holds no messages");
+  return out;
+}
 
 void add_generate_commands(CLI::App& app, int* exit_code) {
   {

@@ -1,0 +1,367 @@
+// The validator: a JSON value against a compiled schema, with the path of every failure.
+#include <cmath>
+#include <set>
+
+#include "schema_compile.h"
+
+namespace troika::constrain {
+
+namespace {
+
+constexpr int kMaxDepth = 512;  // $ref chains that never reach a keyword stop here
+
+std::string pointer_token(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '~') {
+      r += "~0";
+    } else if (c == '/') {
+      r += "~1";
+    } else {
+      r += c;
+    }
+  }
+  return r;
+}
+
+bool is_integral(const Json& v) {
+  if (v.is_number_integer()) return true;
+  if (!v.is_number_float()) return false;
+  double d = v.get<double>();
+  return std::isfinite(d) && std::floor(d) == d;
+}
+
+uint8_t type_of(const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::null: return kNull;
+    case Json::value_t::boolean: return kBoolean;
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: return kInteger | kNumber;
+    case Json::value_t::number_float: return is_integral(v) ? (kInteger | kNumber) : kNumber;
+    case Json::value_t::string: return kString;
+    case Json::value_t::array: return kArray;
+    case Json::value_t::object: return kObject;
+    default: return 0;
+  }
+}
+
+const char* type_name(const Json& v) {
+  switch (type_of(v)) {
+    case kNull: return "null";
+    case kBoolean: return "boolean";
+    case kString: return "string";
+    case kArray: return "array";
+    case kObject: return "object";
+    default: return is_integral(v) ? "integer" : "number";
+  }
+}
+
+std::string short_text(const Json& v) {
+  std::string s = canonical_dump(v);
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// JSON Schema equality: numbers compare by value (1 == 1.0), objects ignore member order.
+bool json_equal(const Json& a, const Json& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_number_float() || b.is_number_float()) return a.get<double>() == b.get<double>();
+    return a == b;
+  }
+  if (a.type() != b.type()) return false;
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!json_equal(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      auto jt = b.find(it.key());
+      if (jt == b.end() || !json_equal(it.value(), *jt)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+bool multiple_of(double x, double m) {
+  double q = x / m;
+  if (!std::isfinite(q)) return false;
+  return std::fabs(q - std::round(q)) <= 1e-9 * std::max(1.0, std::fabs(q));
+}
+
+class Validator {
+ public:
+  Validator(const CompiledSchema& s, std::vector<ValidationError>* errors)
+      : s_(s), errors_(errors) {}
+
+  bool run(int32_t id, const Json& v, const std::string& path, int depth) {
+    if (depth > kMaxDepth) {
+      return fail(path, s_.nodes[id].pointer, "schema references nest deeper than 512 levels");
+    }
+    const SchemaNode& n = s_.nodes[id];
+    if (n.boolean) {
+      return n.boolean_value || fail(path, n.pointer, "the schema 'false' allows no value");
+    }
+    bool ok = true;
+    auto check = [&](bool cond) {
+      ok = ok && cond;
+      return ok || errors_;  // keep going only when collecting every error
+    };
+    if (n.ref >= 0 && !check(run(n.ref, v, path, depth + 1))) return false;
+    if (n.ref_only) return ok;
+    const uint8_t t = type_of(v);
+    if (n.has_type && !(n.types & t)) {
+      if (!check(fail(path, n.pointer + "/type", std::string(type_name(v)) + " is not allowed")))
+        return false;
+    }
+    if (n.has_enum) {
+      bool found = false;
+      for (const auto& e : n.enum_values) found = found || json_equal(e, v);
+      if (!found &&
+          !check(fail(path, n.pointer + (n.is_const ? "/const" : "/enum"),
+                      short_text(v) + (n.is_const ? " is not the constant" : " is not in the enum"))))
+        return false;
+    }
+    if (v.is_number() && !check(number(n, v.get<double>(), path))) return false;
+    if (v.is_string() && !check(string(n, v.get_ref<const std::string&>(), path))) return false;
+    if (v.is_array() && !check(array(n, v, path, depth))) return false;
+    if (v.is_object() && !check(object(n, v, path, depth))) return false;
+    if (!check(combinators(n, v, path, depth))) return false;
+    return ok;
+  }
+
+ private:
+  bool fail(const std::string& path, const std::string& schema_path, std::string message) {
+    if (errors_) errors_->push_back({path, schema_path, std::move(message)});
+    return false;
+  }
+
+  // Runs `id` on `v` without recording errors.
+  bool quiet(int32_t id, const Json& v, const std::string& path, int depth) {
+    Validator q(s_, nullptr);
+    return q.run(id, v, path, depth);
+  }
+
+  bool number(const SchemaNode& n, double x, const std::string& path) {
+    std::string p = n.pointer;
+    auto num = [](double d) { return canonical_dump(Json(d)); };
+    if (n.minimum && x < *n.minimum)
+      return fail(path, p + "/minimum", num(x) + " is less than the minimum " + num(*n.minimum));
+    if (n.maximum && x > *n.maximum)
+      return fail(path, p + "/maximum", num(x) + " is more than the maximum " + num(*n.maximum));
+    if (n.exclusive_minimum && x <= *n.exclusive_minimum)
+      return fail(path, p + "/exclusiveMinimum",
+                  num(x) + " is not more than " + num(*n.exclusive_minimum));
+    if (n.exclusive_maximum && x >= *n.exclusive_maximum)
+      return fail(path, p + "/exclusiveMaximum",
+                  num(x) + " is not less than " + num(*n.exclusive_maximum));
+    if (n.multiple_of && !multiple_of(x, *n.multiple_of))
+      return fail(path, p + "/multipleOf",
+                  num(x) + " is not a multiple of " + num(*n.multiple_of));
+    return true;
+  }
+
+  bool string(const SchemaNode& n, const std::string& s, const std::string& path) {
+    std::string p = n.pointer;
+    if (n.min_length || n.max_length) {
+      int64_t len = utf8_length(s);
+      if (n.min_length && len < *n.min_length)
+        return fail(path, p + "/minLength",
+                    "string of " + std::to_string(len) + " characters is shorter than " +
+                        std::to_string(*n.min_length));
+      if (n.max_length && len > *n.max_length)
+        return fail(path, p + "/maxLength",
+                    "string of " + std::to_string(len) + " characters is longer than " +
+                        std::to_string(*n.max_length));
+    }
+    if (n.pattern_dfa >= 0 && !s_.dfas[n.pattern_dfa].matches(s))
+      return fail(path, p + "/pattern", "string does not match the pattern " + *n.pattern);
+    if (n.format_dfa >= 0 && !s_.dfas[n.format_dfa].matches(s))
+      return fail(path, p + "/format", "string is not a valid " + *n.format);
+    return true;
+  }
+
+  bool array(const SchemaNode& n, const Json& v, const std::string& path, int depth) {
+    std::string p = n.pointer;
+    bool ok = true;
+    const int64_t size = static_cast<int64_t>(v.size());
+    if (n.min_items && size < *n.min_items)
+      ok = fail(path, p + "/minItems", "array has " + std::to_string(size) + " items, fewer than " +
+                                           std::to_string(*n.min_items));
+    if (ok || errors_) {
+      if (n.max_items && size > *n.max_items)
+        ok = fail(path, p + "/maxItems", "array has " + std::to_string(size) +
+                                             " items, more than " + std::to_string(*n.max_items));
+    }
+    for (size_t i = 0; i < v.size() && (ok || errors_); ++i) {
+      int32_t item = i < n.prefix_items.size() ? n.prefix_items[i] : n.items;
+      if (item >= 0 && !run(item, v[i], path + "/" + std::to_string(i), depth + 1)) ok = false;
+    }
+    if (n.unique_items && (ok || errors_)) {
+      for (size_t i = 0; i < v.size() && ok; ++i) {
+        for (size_t j = i + 1; j < v.size(); ++j) {
+          if (json_equal(v[i], v[j])) {
+            ok = fail(path, p + "/uniqueItems",
+                      "items " + std::to_string(i) + " and " + std::to_string(j) + " are equal");
+            break;
+          }
+        }
+      }
+    }
+    if (n.contains >= 0 && (ok || errors_)) {
+      int64_t matches = 0;
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (quiet(n.contains, v[i], path + "/" + std::to_string(i), depth + 1)) ++matches;
+      }
+      int64_t lo = n.min_contains.value_or(1);
+      if (matches < lo)
+        ok = fail(path, p + "/contains",
+                  std::to_string(matches) + " items match 'contains', fewer than " +
+                      std::to_string(lo));
+      if (n.max_contains && matches > *n.max_contains)
+        ok = fail(path, p + "/maxContains",
+                  std::to_string(matches) + " items match 'contains', more than " +
+                      std::to_string(*n.max_contains));
+    }
+    return ok;
+  }
+
+  bool object(const SchemaNode& n, const Json& v, const std::string& path, int depth) {
+    std::string p = n.pointer;
+    bool ok = true;
+    auto go = [&] { return ok || errors_; };
+    for (const auto& r : n.required) {
+      if (!v.contains(r) && go())
+        ok = fail(path, p + "/required", "missing required property '" + r + "'");
+    }
+    const int64_t size = static_cast<int64_t>(v.size());
+    if (n.min_properties && size < *n.min_properties && go())
+      ok = fail(path, p + "/minProperties",
+                "object has " + std::to_string(size) + " properties, fewer than " +
+                    std::to_string(*n.min_properties));
+    if (n.max_properties && size > *n.max_properties && go())
+      ok = fail(path, p + "/maxProperties",
+                "object has " + std::to_string(size) + " properties, more than " +
+                    std::to_string(*n.max_properties));
+    for (auto it = v.begin(); it != v.end() && go(); ++it) {
+      const std::string& key = it.key();
+      std::string child = path + "/" + pointer_token(key);
+      if (n.property_names >= 0 && !run(n.property_names, Json(key), child, depth + 1)) ok = false;
+      bool matched = false;
+      for (const auto& [name, sid] : n.properties) {
+        if (name != key) continue;
+        matched = true;
+        if (!run(sid, it.value(), child, depth + 1)) ok = false;
+      }
+      for (const auto& pp : n.pattern_properties) {
+        if (!s_.dfas[pp.dfa].matches(key)) continue;
+        matched = true;
+        if (!run(pp.node, it.value(), child, depth + 1)) ok = false;
+      }
+      if (!matched && n.additional_properties >= 0) {
+        const SchemaNode& a = s_.nodes[n.additional_properties];
+        if (a.boolean && !a.boolean_value) {
+          ok = fail(child, p + "/additionalProperties", "property '" + key + "' is not allowed");
+        } else if (!run(n.additional_properties, it.value(), child, depth + 1)) {
+          ok = false;
+        }
+      }
+    }
+    for (const auto& [key, needs] : n.dependent_required) {
+      if (!v.contains(key)) continue;
+      for (const auto& r : needs) {
+        if (!v.contains(r) && go())
+          ok = fail(path, p + "/dependentRequired",
+                    "property '" + key + "' requires property '" + r + "'");
+      }
+    }
+    for (const auto& [key, sid] : n.dependent_schemas) {
+      if (v.contains(key) && go() && !run(sid, v, path, depth + 1)) ok = false;
+    }
+    return ok;
+  }
+
+  bool combinators(const SchemaNode& n, const Json& v, const std::string& path, int depth) {
+    std::string p = n.pointer;
+    bool ok = true;
+    auto go = [&] { return ok || errors_; };
+    for (int32_t c : n.all_of) {
+      if (go() && !run(c, v, path, depth + 1)) ok = false;
+    }
+    if (!n.any_of.empty() && go()) {
+      bool any = false;
+      for (int32_t c : n.any_of) any = any || quiet(c, v, path, depth + 1);
+      if (!any) ok = fail(path, p + "/anyOf", "the value matches none of anyOf");
+    }
+    if (!n.one_of.empty() && go()) {
+      int matches = 0;
+      for (int32_t c : n.one_of) matches += quiet(c, v, path, depth + 1) ? 1 : 0;
+      if (matches != 1)
+        ok = fail(path, p + "/oneOf",
+                  "the value matches " + std::to_string(matches) + " of oneOf, not exactly 1");
+    }
+    if (n.not_schema >= 0 && go() && quiet(n.not_schema, v, path, depth + 1))
+      ok = fail(path, p + "/not", "the value matches the 'not' schema");
+    if (n.if_schema >= 0 && go()) {
+      if (quiet(n.if_schema, v, path, depth + 1)) {
+        if (n.then_schema >= 0 && !run(n.then_schema, v, path, depth + 1)) ok = false;
+      } else if (n.else_schema >= 0 && !run(n.else_schema, v, path, depth + 1)) {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  const CompiledSchema& s_;
+  std::vector<ValidationError>* errors_;
+};
+
+}  // namespace
+
+bool validate_value(const CompiledSchema& schema, int32_t id, const Json& value,
+                    std::vector<ValidationError>* errors, const std::string& instance_path) {
+  Validator v(schema, errors);
+  return v.run(id, value, instance_path, 0);
+}
+
+int64_t utf8_length(std::string_view s) {
+  int64_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string canonical_dump(const Json& value) {
+  if (value.is_number_float()) {
+    double d = value.get<double>();
+    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.2e18) {
+      return std::to_string(static_cast<int64_t>(d));
+    }
+    return value.dump();
+  }
+  if (value.is_array()) {
+    std::string s = "[";
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (i) s += ',';
+      s += canonical_dump(value[i]);
+    }
+    return s + "]";
+  }
+  if (value.is_object()) {
+    std::string s = "{";
+    bool first = true;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (!first) s += ',';
+      s += Json(it.key()).dump();
+      s += ':';
+      s += canonical_dump(it.value());
+      first = false;
+    }
+    return s + "}";
+  }
+  return value.dump();
+}
+
+}  // namespace troika::constrain
