@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,9 @@ struct SchemaOptions {
   enum class Draft { k202012, k7 };
   // The dialect when the schema has no $schema (a $schema naming draft-07 or 2020-12 wins).
   Draft default_draft = Draft::k202012;
+  // Other schema documents by absolute URI (without '#'), for $ref to them; nothing is ever
+  // fetched. A $ref to a document neither here nor in the schema is an unimplemented error.
+  std::map<std::string, std::string> documents;
 };
 
 struct ValidationError {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "schema_compile.h"
@@ -71,6 +72,19 @@ Walk walk(TextConstraint& c, const std::vector<engine::Token>& tokens, const Tok
 
 }  // namespace
 
+std::map<std::string, std::string> load_suite_remotes(const std::string& remotes_dir) {
+  std::map<std::string, std::string> docs;
+  std::error_code ec;
+  if (!fs::is_directory(remotes_dir, ec)) return docs;
+  for (const auto& e : fs::recursive_directory_iterator(remotes_dir)) {
+    if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    docs["http://localhost:1234/" + fs::relative(e.path(), remotes_dir).generic_string()] = text;
+  }
+  return docs;
+}
+
 std::string AcceptorReport::to_json() const {
   nlohmann::ordered_json j = {{"schemas", schemas},
                               {"tests", tests},
@@ -121,6 +135,12 @@ Result<AcceptorReport> run_acceptor(const std::vector<std::string>& paths,
     }
     SchemaOptions so;
     so.default_draft = options.draft;
+    so.documents = options.documents;
+    if (so.documents.empty()) {
+      // .../tests/<draft>/file.json in a suite checkout: its remotes/ are two levels up.
+      fs::path remotes = f.parent_path().parent_path().parent_path() / "remotes";
+      so.documents = load_suite_remotes(remotes.string());
+    }
     std::string fp = f.string();
     if (options.infer_draft_from_path &&
         (fp.find("draft7") != std::string::npos || fp.find("draft-07") != std::string::npos)) {

@@ -3,6 +3,7 @@
 // be rejected somewhere (a token outside the mask, or no end allowed).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,13 @@ namespace troika::constrain {
 struct AcceptorOptions {
   SchemaOptions::Draft draft = SchemaOptions::Draft::k202012;  // when a file does not say
   bool infer_draft_from_path = true;  // a path containing "draft7" or "draft-07" means draft-07
+  // Documents for $ref by URI; empty: the suite's remotes/ folder when a path lies in a
+  // JSON-Schema-Test-Suite checkout (served as http://localhost:1234/ in the suite's README).
+  std::map<std::string, std::string> documents;
 };
+
+// The suite's remotes/ folder as documents keyed by http://localhost:1234/<relative path>.
+std::map<std::string, std::string> load_suite_remotes(const std::string& remotes_dir);
 
 struct AcceptorReport {
   int64_t schemas = 0, tests = 0, pass = 0, false_accept = 0, false_reject = 0, refused = 0;

@@ -18,9 +18,7 @@ const std::set<std::string> kAnnotations = {
     "writeOnly", "contentMediaType", "contentEncoding", "contentSchema", "$dynamicAnchor"};
 
 // Assertion or applicator keywords the engine does not implement: refused, never ignored.
-const std::set<std::string> kRefused = {"$dynamicRef", "$recursiveRef", "$recursiveAnchor",
-                                        "unevaluatedProperties", "unevaluatedItems",
-                                        "$vocabulary"};
+const std::set<std::string> kRefused = {"$recursiveRef", "$recursiveAnchor", "$vocabulary"};
 
 const std::set<std::string> kFormats = {"date",  "time", "date-time", "uuid",    "email",
                                         "ipv4",  "ipv6", "uri",       "hostname"};
@@ -41,15 +39,20 @@ std::string escape_pointer_token(const std::string& s) {
 
 class Compiler {
  public:
-  Compiler(const Json& doc, Draft draft, const DfaLimits& limits)
-      : doc_(doc), limits_(limits) {
+  Compiler(const Json& doc, Draft draft, const DfaLimits& limits,
+           const std::map<std::string, std::string>& documents)
+      : doc_(doc), limits_(limits), documents_(documents) {
     out_.draft = draft;
   }
 
   Result<CompiledSchema> run() {
     auto root = add(doc_, "", "", "");
     if (!root.ok()) return root.status();
-    for (auto& [node, ref] : pending_refs_) TROIKA_RETURN_IF_ERROR(resolve(node, ref));
+    // Resolving may load another document, which adds references: index, not iterators.
+    for (size_t i = 0; i < pending_refs_.size(); ++i) {
+      auto [node, ref] = pending_refs_[i];
+      TROIKA_RETURN_IF_ERROR(resolve(node, ref));
+    }
     return std::move(out_);
   }
 
@@ -57,6 +60,7 @@ class Compiler {
   struct PendingRef {
     std::string base;
     std::string ref;
+    bool dynamic = false;
   };
 
   Status refuse(const std::string& pointer, const std::string& what) {
@@ -72,11 +76,14 @@ class Compiler {
   // Registers `uri` (absolute or document-relative, no trailing '#') for node `id`.
   void name(const std::string& uri, int32_t id) { names_.emplace(uri, id); }
 
+  // `outer`: the node's names as JSON pointers from enclosing resources ("base#/a/b"), so that a
+  // pointer may cross into a subschema that has its own $id.
   Result<int32_t> add(const Json& s, const std::string& pointer, std::string base,
-                      const std::string& resource_pointer) {
+                      const std::string& resource_pointer, std::vector<std::string> outer = {}) {
     int32_t id = static_cast<int32_t>(out_.nodes.size());
     out_.nodes.emplace_back();
     out_.nodes[id].pointer = pointer;
+    for (const auto& o : outer) name(o, id);
     if (s.is_boolean()) {
       out_.nodes[id].boolean = true;
       out_.nodes[id].boolean_value = s.get<bool>();
@@ -91,11 +98,18 @@ class Compiler {
       if (out_.draft == Draft::k7 && !idv.empty() && idv[0] == '#') {
         name(base + idv, id);  // a draft-07 plain-name fragment is an anchor
       } else {
+        outer.push_back(base + "#" + rp);
+        name(outer.back(), id);
         base = split_fragment(resolve_uri(base, idv)).first;
         rp = "";
       }
     }
     name(base + "#" + rp, id);
+    out_.nodes[id].base = base;
+    if (s.contains("$dynamicAnchor") && s["$dynamicAnchor"].is_string()) {
+      out_.nodes[id].dynamic_anchor = s["$dynamicAnchor"].get<std::string>();
+      out_.dynamic_anchors[{base, out_.nodes[id].dynamic_anchor}] = id;
+    }
     if (s.contains("$anchor") && s["$anchor"].is_string())
       name(base + "#" + s["$anchor"].get<std::string>(), id);
     if (s.contains("$dynamicAnchor") && s["$dynamicAnchor"].is_string())
@@ -103,7 +117,9 @@ class Compiler {
 
     // Subschemas first (so that $defs are named even when this node is ref_only).
     auto sub = [&](const Json& v, const std::string& key) -> Result<int32_t> {
-      return add(v, pointer + "/" + key, base, rp + "/" + key);
+      std::vector<std::string> child_outer = outer;
+      for (auto& o : child_outer) o += "/" + key;
+      return add(v, pointer + "/" + key, base, rp + "/" + key, std::move(child_outer));
     };
     for (const char* defs : {"$defs", "definitions"}) {
       if (!s.contains(defs)) continue;
@@ -118,7 +134,8 @@ class Compiler {
       n.ref_only = true;
       if (!s["$ref"].is_string()) return bad(pointer, "$ref must be a string");
       n.ref_text = s["$ref"].get<std::string>();
-      pending_refs_.push_back({id, {base, n.ref_text}});
+      n.base = base;
+      pending_refs_.push_back({id, {base, n.ref_text, false}});
       return id;
     }
     for (auto& [key, value] : s.items()) {
@@ -331,22 +348,27 @@ class Compiler {
       if (key == "if") node().needs_whole_value = true;
       return Status::Ok();
     }
-    if (key == "$ref") {
-      if (!v.is_string()) return bad(kp, "$ref must be a string");
-      node().ref_text = v.get<std::string>();
-      pending_refs_.push_back({id, {current_base(id), node().ref_text}});
+    if (key == "$ref" || key == "$dynamicRef") {
+      if (!v.is_string()) return bad(kp, key + " must be a string");
+      std::string text = v.template get<std::string>();
+      if (key == "$ref") {
+        node().ref_text = text;
+      } else {
+        out_.uses_dynamic_ref = true;
+        auto frag = split_fragment(text).second;
+        if (!frag.empty() && frag[0] != '/') node().dynamic_ref_anchor = frag;
+      }
+      pending_refs_.push_back({id, {node().base, text, key == "$dynamicRef"}});
       return Status::Ok();
+    }
+    if (key == "unevaluatedProperties" || key == "unevaluatedItems") {
+      out_.uses_unevaluated = true;
+      node().needs_whole_value = true;
+      return one(key == "unevaluatedProperties" ? &SchemaNode::unevaluated_properties
+                                                : &SchemaNode::unevaluated_items);
     }
     // Not a JSON Schema keyword (for example "x-order"): no assertion to enforce.
     return Status::Ok();
-  }
-
-  std::string current_base(int32_t id) {
-    // The base of a node is the resource it was registered under: find a "base#..." name.
-    for (const auto& [uri, node] : names_) {
-      if (node == id) return split_fragment(uri).first;
-    }
-    return "";
   }
 
   int32_t add_dfa(Dfa d) {
@@ -363,6 +385,20 @@ class Compiler {
     if (it == names_.end() && !fragment.empty() && fragment[0] == '/') {
       it = names_.find(where + "#" + fragment);
     }
+    if (it == names_.end() && !where.empty() && names_.count(where + "#") == 0) {
+      // Another document the caller supplied: compile it into the same graph, then look again.
+      auto doc = documents_.find(where);
+      if (doc != documents_.end() && loaded_.insert(where).second) {
+        Json other = Json::parse(doc->second, nullptr, false);
+        if (other.is_discarded()) {
+          return invalid_argument("the schema document '" + where + "' is not valid JSON");
+        }
+        auto added = add(other, where + "#", where, "");
+        if (!added.ok()) return added.status();
+        name(where + "#", *added);  // also by the URI it was supplied under
+        return resolve(id, p);
+      }
+    }
     if (it == names_.end()) {
       const std::string& ptr = out_.nodes[id].pointer;
       if (!where.empty() && names_.count(where + "#") == 0) {
@@ -373,7 +409,7 @@ class Compiler {
       return invalid_argument("$ref '" + p.ref + "' at '" + (ptr.empty() ? "#" : ptr) +
                               "' does not name a schema in the document");
     }
-    out_.nodes[id].ref = it->second;
+    (p.dynamic ? out_.nodes[id].dynamic_ref : out_.nodes[id].ref) = it->second;
     return Status::Ok();
   }
 
@@ -384,6 +420,8 @@ class Compiler {
   const Json& doc_;
   DfaLimits limits_;
   CompiledSchema out_;
+  const std::map<std::string, std::string>& documents_;
+  std::set<std::string> loaded_;
   std::unordered_map<std::string, int32_t> names_;
   std::vector<std::pair<int32_t, PendingRef>> pending_refs_;
 };
@@ -405,9 +443,11 @@ Result<CompiledSchema> compile_schema(const Json& doc, const SchemaOptions& opti
                            "' is not a dialect the engine knows (draft 2020-12 or draft-07)");
     }
   }
-  Compiler c(doc, draft, DfaLimits{});
+  Compiler c(doc, draft, DfaLimits{}, options.documents);
   auto r = c.run();
   if (!r.ok()) return r.status();
+  // $dynamicRef depends on how evaluation reached it: the matcher checks such documents whole.
+  if (r->uses_dynamic_ref) r->nodes[0].needs_whole_value = true;
   // draft-07 additionalItems applies past the tuple: store it as `items`.
   for (auto [node, add] : c.additional_items_) r->nodes[node].items = add;
   return r;

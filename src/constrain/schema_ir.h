@@ -83,6 +83,11 @@ struct SchemaNode {
   int32_t ref = -1;         // resolved target
   std::string ref_text;     // as written, for messages
   bool ref_only = false;    // draft-07: $ref makes the siblings ignored
+  int32_t dynamic_ref = -1;         // $dynamicRef, statically resolved
+  std::string dynamic_ref_anchor;   // its plain-name fragment ("" for a JSON pointer)
+  std::string dynamic_anchor;       // this node's $dynamicAnchor
+  std::string base;                 // the base URI of the resource this node belongs to
+  int32_t unevaluated_properties = -1, unevaluated_items = -1;
 
   // True when some keyword here can only be checked on the complete value (the matcher then
   // validates the value when it closes).
@@ -91,6 +96,9 @@ struct SchemaNode {
 
 struct CompiledSchema {
   Draft draft = Draft::k202012;
+  bool uses_unevaluated = false;   // validation must collect evaluated properties and items
+  bool uses_dynamic_ref = false;   // validation must track the dynamic scope
+  std::map<std::pair<std::string, std::string>, int32_t> dynamic_anchors;  // (base, name)
   std::vector<SchemaNode> nodes;  // nodes[0] is the root
   std::vector<Dfa> dfas;
 };

@@ -373,6 +373,10 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
       }
     }
   }
+  if (schema_.uses_dynamic_ref) {
+    // Only the root's check sees the dynamic scope $dynamicRef needs; it covers everything.
+    std::erase_if(sh.whole, [](int32_t id) { return id != 0; });
+  }
   std::sort(sh.whole.begin(), sh.whole.end());
   sh.whole.erase(std::unique(sh.whole.begin(), sh.whole.end()), sh.whole.end());
   sh.types = types;

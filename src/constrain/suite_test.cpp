@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "acceptor.h"
 #include "schema_compile.h"
 #include "troika/constrain.h"
 
@@ -29,6 +30,7 @@ struct Tally {
 Tally run_draft(const std::string& draft, SchemaOptions::Draft d) {
   Tally t;
   fs::path dir = suite_dir() / "tests" / draft;
+  const auto remotes = load_suite_remotes((suite_dir() / "remotes").string());
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (e.path().extension() == ".json") files.push_back(e.path());
@@ -41,6 +43,7 @@ Tally run_draft(const std::string& draft, SchemaOptions::Draft d) {
       ++t.cases;
       SchemaOptions opt;
       opt.default_draft = d;
+      opt.documents = remotes;
       auto schema = Schema::compile(c["schema"].dump(), opt);
       if (!schema.ok()) {
         EXPECT_EQ(schema.status().code(), Code::kUnimplemented)

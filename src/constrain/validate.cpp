@@ -92,12 +92,29 @@ bool multiple_of(double x, double m) {
   return std::fabs(q - std::round(q)) <= 1e-9 * std::max(1.0, std::fabs(q));
 }
 
+// Properties and items evaluated by a schema and its in-place applicators, for
+// unevaluatedProperties / unevaluatedItems (collected only when the schema uses them).
+struct Eval {
+  std::set<std::string> props;
+  bool all_props = false;
+  std::set<size_t> items;
+  bool all_items = false;
+  void merge(const Eval& o) {
+    props.insert(o.props.begin(), o.props.end());
+    items.insert(o.items.begin(), o.items.end());
+    all_props = all_props || o.all_props;
+    all_items = all_items || o.all_items;
+  }
+};
+
 class Validator {
  public:
   Validator(const CompiledSchema& s, std::vector<ValidationError>* errors)
-      : s_(s), errors_(errors) {}
+      : s_(s), errors_(errors), track_(s.uses_unevaluated) {}
 
-  bool run(int32_t id, const Json& v, const std::string& path, int depth) {
+  // Validates `v` against node `id`. When `out` is given and the node validates, the
+  // properties and items it evaluated are added to it.
+  bool run(int32_t id, const Json& v, const std::string& path, int depth, Eval* out = nullptr) {
     if (depth > kMaxDepth) {
       return fail(path, s_.nodes[id].pointer, "schema references nest deeper than 512 levels");
     }
@@ -105,13 +122,26 @@ class Validator {
     if (n.boolean) {
       return n.boolean_value || fail(path, n.pointer, "the schema 'false' allows no value");
     }
+    // The dynamic scope: the resources entered on the way here ($dynamicRef looks them up).
+    const bool entered = s_.uses_dynamic_ref && (scope_.empty() || *scope_.back() != n.base);
+    if (entered) scope_.push_back(&n.base);
+    Eval local;
+    bool ok = body(n, v, path, depth, track_ ? &local : nullptr);
+    if (entered) scope_.pop_back();
+    if (ok && out) out->merge(local);
+    return ok;
+  }
+
+ private:
+  bool body(const SchemaNode& n, const Json& v, const std::string& path, int depth, Eval* ev) {
     bool ok = true;
     auto check = [&](bool cond) {
       ok = ok && cond;
       return ok || errors_;  // keep going only when collecting every error
     };
-    if (n.ref >= 0 && !check(run(n.ref, v, path, depth + 1))) return false;
+    if (n.ref >= 0 && !check(run(n.ref, v, path, depth + 1, ev))) return false;
     if (n.ref_only) return ok;
+    if (n.dynamic_ref >= 0 && !check(run(dynamic_target(n), v, path, depth + 1, ev))) return false;
     const uint8_t t = type_of(v);
     if (n.has_type && !(n.types & t)) {
       if (!check(fail(path, n.pointer + "/type", std::string(type_name(v)) + " is not allowed")))
@@ -127,22 +157,38 @@ class Validator {
     }
     if (v.is_number() && !check(number(n, v.get<double>(), path))) return false;
     if (v.is_string() && !check(string(n, v.get_ref<const std::string&>(), path))) return false;
-    if (v.is_array() && !check(array(n, v, path, depth))) return false;
-    if (v.is_object() && !check(object(n, v, path, depth))) return false;
-    if (!check(combinators(n, v, path, depth))) return false;
+    if (v.is_array() && !check(array(n, v, path, depth, ev))) return false;
+    if (v.is_object() && !check(object(n, v, path, depth, ev))) return false;
+    if (!check(combinators(n, v, path, depth, ev))) return false;
+    if (!check(unevaluated(n, v, path, depth, ev))) return false;
     return ok;
   }
 
- private:
+  // $dynamicRef: when its static target carries the $dynamicAnchor it names, the outermost
+  // resource in the dynamic scope with that anchor wins.
+  int32_t dynamic_target(const SchemaNode& n) const {
+    int32_t target = n.dynamic_ref;
+    if (n.dynamic_ref_anchor.empty() || s_.nodes[target].dynamic_anchor != n.dynamic_ref_anchor)
+      return target;
+    for (const std::string* base : scope_) {
+      auto it = s_.dynamic_anchors.find({*base, n.dynamic_ref_anchor});
+      if (it != s_.dynamic_anchors.end()) return it->second;
+    }
+    return target;
+  }
+
   bool fail(const std::string& path, const std::string& schema_path, std::string message) {
     if (errors_) errors_->push_back({path, schema_path, std::move(message)});
     return false;
   }
 
-  // Runs `id` on `v` without recording errors.
-  bool quiet(int32_t id, const Json& v, const std::string& path, int depth) {
-    Validator q(s_, nullptr);
-    return q.run(id, v, path, depth);
+  // Runs `id` on `v` without recording errors (same dynamic scope).
+  bool quiet(int32_t id, const Json& v, const std::string& path, int depth, Eval* out = nullptr) {
+    auto* saved = errors_;
+    errors_ = nullptr;
+    bool r = run(id, v, path, depth, out);
+    errors_ = saved;
+    return r;
   }
 
   bool number(const SchemaNode& n, double x, const std::string& path) {
@@ -184,7 +230,7 @@ class Validator {
     return true;
   }
 
-  bool array(const SchemaNode& n, const Json& v, const std::string& path, int depth) {
+  bool array(const SchemaNode& n, const Json& v, const std::string& path, int depth, Eval* ev) {
     std::string p = n.pointer;
     bool ok = true;
     const int64_t size = static_cast<int64_t>(v.size());
@@ -198,7 +244,9 @@ class Validator {
     }
     for (size_t i = 0; i < v.size() && (ok || errors_); ++i) {
       int32_t item = i < n.prefix_items.size() ? n.prefix_items[i] : n.items;
-      if (item >= 0 && !run(item, v[i], path + "/" + std::to_string(i), depth + 1)) ok = false;
+      if (item < 0) continue;
+      if (ev) ev->items.insert(i);
+      if (!run(item, v[i], path + "/" + std::to_string(i), depth + 1)) ok = false;
     }
     if (n.unique_items && (ok || errors_)) {
       for (size_t i = 0; i < v.size() && ok; ++i) {
@@ -214,7 +262,10 @@ class Validator {
     if (n.contains >= 0 && (ok || errors_)) {
       int64_t matches = 0;
       for (size_t i = 0; i < v.size(); ++i) {
-        if (quiet(n.contains, v[i], path + "/" + std::to_string(i), depth + 1)) ++matches;
+        if (quiet(n.contains, v[i], path + "/" + std::to_string(i), depth + 1)) {
+          ++matches;
+          if (ev) ev->items.insert(i);
+        }
       }
       int64_t lo = n.min_contains.value_or(1);
       if (matches < lo)
@@ -229,7 +280,7 @@ class Validator {
     return ok;
   }
 
-  bool object(const SchemaNode& n, const Json& v, const std::string& path, int depth) {
+  bool object(const SchemaNode& n, const Json& v, const std::string& path, int depth, Eval* ev) {
     std::string p = n.pointer;
     bool ok = true;
     auto go = [&] { return ok || errors_; };
@@ -262,6 +313,7 @@ class Validator {
         if (!run(pp.node, it.value(), child, depth + 1)) ok = false;
       }
       if (!matched && n.additional_properties >= 0) {
+        matched = true;
         const SchemaNode& a = s_.nodes[n.additional_properties];
         if (a.boolean && !a.boolean_value) {
           ok = fail(child, p + "/additionalProperties", "property '" + key + "' is not allowed");
@@ -269,6 +321,7 @@ class Validator {
           ok = false;
         }
       }
+      if (matched && ev) ev->props.insert(key);
     }
     for (const auto& [key, needs] : n.dependent_required) {
       if (!v.contains(key)) continue;
@@ -279,44 +332,84 @@ class Validator {
       }
     }
     for (const auto& [key, sid] : n.dependent_schemas) {
-      if (v.contains(key) && go() && !run(sid, v, path, depth + 1)) ok = false;
+      if (v.contains(key) && go() && !run(sid, v, path, depth + 1, ev)) ok = false;
     }
     return ok;
   }
 
-  bool combinators(const SchemaNode& n, const Json& v, const std::string& path, int depth) {
+  bool combinators(const SchemaNode& n, const Json& v, const std::string& path, int depth,
+                   Eval* ev) {
     std::string p = n.pointer;
     bool ok = true;
     auto go = [&] { return ok || errors_; };
     for (int32_t c : n.all_of) {
-      if (go() && !run(c, v, path, depth + 1)) ok = false;
+      if (go() && !run(c, v, path, depth + 1, ev)) ok = false;
     }
     if (!n.any_of.empty() && go()) {
       bool any = false;
-      for (int32_t c : n.any_of) any = any || quiet(c, v, path, depth + 1);
+      // Every branch runs: annotations come from all the valid ones.
+      for (int32_t c : n.any_of) any = quiet(c, v, path, depth + 1, ev) || any;
       if (!any) ok = fail(path, p + "/anyOf", "the value matches none of anyOf");
     }
     if (!n.one_of.empty() && go()) {
       int matches = 0;
-      for (int32_t c : n.one_of) matches += quiet(c, v, path, depth + 1) ? 1 : 0;
-      if (matches != 1)
+      Eval branch;
+      for (int32_t c : n.one_of) matches += quiet(c, v, path, depth + 1, ev ? &branch : nullptr);
+      if (matches != 1) {
         ok = fail(path, p + "/oneOf",
                   "the value matches " + std::to_string(matches) + " of oneOf, not exactly 1");
+      } else if (ev) {
+        ev->merge(branch);
+      }
     }
     if (n.not_schema >= 0 && go() && quiet(n.not_schema, v, path, depth + 1))
       ok = fail(path, p + "/not", "the value matches the 'not' schema");
     if (n.if_schema >= 0 && go()) {
-      if (quiet(n.if_schema, v, path, depth + 1)) {
-        if (n.then_schema >= 0 && !run(n.then_schema, v, path, depth + 1)) ok = false;
-      } else if (n.else_schema >= 0 && !run(n.else_schema, v, path, depth + 1)) {
+      if (quiet(n.if_schema, v, path, depth + 1, ev)) {
+        if (n.then_schema >= 0 && !run(n.then_schema, v, path, depth + 1, ev)) ok = false;
+      } else if (n.else_schema >= 0 && !run(n.else_schema, v, path, depth + 1, ev)) {
         ok = false;
       }
     }
     return ok;
   }
 
+  bool unevaluated(const SchemaNode& n, const Json& v, const std::string& path, int depth,
+                   Eval* ev) {
+    bool ok = true;
+    if (n.unevaluated_properties >= 0 && v.is_object() && ev && !ev->all_props) {
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (ev->props.count(it.key())) continue;
+        std::string child = path + "/" + pointer_token(it.key());
+        const SchemaNode& u = s_.nodes[n.unevaluated_properties];
+        if (u.boolean && !u.boolean_value) {
+          ok = fail(child, n.pointer + "/unevaluatedProperties",
+                    "property '" + it.key() + "' is not evaluated by the schema");
+        } else if (!run(n.unevaluated_properties, it.value(), child, depth + 1)) {
+          ok = false;
+        }
+        if (!ok && !errors_) return false;
+      }
+      ev->all_props = true;
+    }
+    if (n.unevaluated_items >= 0 && v.is_array() && ev && !ev->all_items) {
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (ev->items.count(i)) continue;
+        std::string child = path + "/" + std::to_string(i);
+        if (!run(n.unevaluated_items, v[i], child, depth + 1)) {
+          ok = false;
+          if (!errors_) return false;
+        }
+      }
+      ev->all_items = true;
+    }
+    return ok;
+  }
+
   const CompiledSchema& s_;
   std::vector<ValidationError>* errors_;
+  const bool track_;
+  std::vector<const std::string*> scope_;
 };
 
 }  // namespace
