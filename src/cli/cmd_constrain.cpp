@@ -74,7 +74,8 @@ int run_json(const JsonFlags& f) {
   co.jump_forward = !f.no_jump_forward;
   auto constraint = constrain::json_constraint(*schema, *index, co);
   if (!constraint.ok()) return report(constraint.status());
-  const constrain::TextConstraint* stats_view = constraint->get();
+  // The scheduler runs clones and frees the original; a clone kept here shares their counters.
+  std::unique_ptr<schedule::Constraint> stats_view = (*constraint)->clone();
 
   schedule::SchedulerOptions so;
   so.n_ctx = static_cast<int32_t>(prompt->size()) + f.max_tokens + 64;
@@ -104,7 +105,7 @@ int run_json(const JsonFlags& f) {
   std::printf("%s\n", sample.text.c_str());
   std::fflush(stdout);
   if (f.stats) {
-    const auto& st = stats_view->stats();
+    const auto& st = static_cast<const constrain::TextConstraint&>(*stats_view).stats();
     nlohmann::ordered_json j = {
         {"n_prompt", res->n_prompt},
         {"n_generated", sample.tokens.size()},

@@ -7,6 +7,8 @@ namespace troika::constrain {
 
 namespace {
 constexpr size_t kMaxCachedMasks = 512;
+// Shapes built ahead at compile time, so that masks rarely stop to build automata.
+constexpr size_t kPrewarmShapes = 64;
 constexpr size_t kMaxSharedLexEntries = 2048;  // about 16 KB each on a 128k vocabulary
 }  // namespace
 
@@ -19,9 +21,8 @@ Grammar::Grammar(std::shared_ptr<const void> owner, const CompiledSchema& schema
       options_(options) {
   // One state per byte of the longest token, plus the root: sized once, so references into the
   // pool stay valid during the recursive walk.
-  size_t longest = 0;
-  for (const auto& p : index_->impl().pieces) longest = std::max(longest, p.size());
-  states_.resize(longest + 3);
+  states_.resize(index_->impl().longest_piece + 3);
+  table_.prewarm(kPrewarmShapes);
 }
 
 MatchState& Grammar::state(size_t depth) { return states_[depth]; }

@@ -21,7 +21,7 @@ Result<MatchState> MatchState::start(ShapeTable& table, const MatcherOptions& op
   MatchState s;
   s.options_ = options;
   s.levels_.push_back({kValue, kOpen, 0, static_cast<int32_t>(root->size()), 0, 0, 0, 0});
-  for (int32_t shape : *root) s.alts_.push_back({shape, -1, 0, 0});
+  for (int32_t shape : *root) s.alts_.push_back({shape, -1, 0, 0, -1});
   return s;
 }
 
@@ -30,10 +30,7 @@ MatchState::Lexeme MatchState::lexeme(ShapeTable& table, std::string_view text) 
   const bool key = l.kind == kObject && l.phase == kKey;
   if (l.kind != kScalar && !key) return {};
   const int32_t begin = key ? l.key_start : l.text_start;
-  auto dfa_of = [&](int32_t i) {
-    const Shape& sh = table.shape(alts_[i].shape);
-    return key ? sh.key_dfa : sh.scalar_dfa;
-  };
+  auto dfa_of = [&](int32_t i) { return alts_[i].lex; };
   const int32_t first = dfa_of(l.alt_begin);
   bool one = true;
   for (int32_t i = l.alt_begin + 1; i < l.alt_end && one; ++i) one = dfa_of(i) == first;
@@ -125,12 +122,13 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
         if (object) {
           if (b != '"') return false;
           Marks dead(l.alt_end - l.alt_begin);
+          const std::vector<uint64_t> used = used_keys();
           for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
             Alt& a = alts_[i];
             const Shape& sh = t.shape(a.shape);
             int64_t limit = sh.max_props;
-            a.dfa = sh.key_dfa >= 0 ? t.dfa(sh.key_dfa).step(t.dfa(sh.key_dfa).start(), b)
-                                    : Dfa::kDead;
+            a.lex = t.key_dfa(a.shape, used);
+            a.dfa = a.lex >= 0 ? t.dfa(a.lex).step(t.dfa(a.lex).start(), b) : Dfa::kDead;
             dead[i - l.alt_begin] = a.dfa == Dfa::kDead || (limit >= 0 && a.count >= limit);
           }
           if (!kill_if(dead)) return false;
@@ -157,10 +155,13 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
       case kAfter:
         if (b == ',') {
           Marks dead(l.alt_end - l.alt_begin);
+          const std::vector<uint64_t> used = object ? used_keys() : std::vector<uint64_t>{};
           for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
             const Shape& sh = t.shape(alts_[i].shape);
             int64_t limit = object ? sh.max_props : sh.max_items;
-            dead[i - l.alt_begin] = limit >= 0 && alts_[i].count >= limit;
+            // An object whose every allowed key is used cannot take another member.
+            dead[i - l.alt_begin] = (limit >= 0 && alts_[i].count >= limit) ||
+                                    (object && t.key_dfa(alts_[i].shape, used) < 0);
           }
           if (!kill_if(dead)) return false;
           levels_.back().phase = kNext;
@@ -200,6 +201,7 @@ bool MatchState::value_start(ShapeTable& t, uint8_t b, std::string_view text) {
     int32_t d = t.shape(alts_[i].shape).scalar_dfa;
     int32_t q = d >= 0 ? t.dfa(d).step(t.dfa(d).start(), b) : Dfa::kDead;
     alts_[i].dfa = q;
+    alts_[i].lex = d;
     dead[i - l.alt_begin] = q == Dfa::kDead;
     if (q != Dfa::kDead && !t.final_state(d, q)) all_final = false;
   }
@@ -218,15 +220,15 @@ bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view tex
   bool any = false;
   for (int32_t i = l.alt_begin; i < l.alt_end && !any; ++i) {
     const Shape& sh = t.shape(alts_[i].shape);
-    int32_t d = key ? sh.key_dfa : sh.scalar_dfa;
+    (void)sh;
+    int32_t d = alts_[i].lex;
     any = t.dfa(d).step(alts_[i].dfa, b) != Dfa::kDead;
   }
   Marks dead(l.alt_end - l.alt_begin);
   if (!any) {
     // The lexeme ends before `b`: keep the alternatives that accept what was read.
     for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
-      const Shape& sh = t.shape(alts_[i].shape);
-      int32_t d = key ? sh.key_dfa : sh.scalar_dfa;
+      int32_t d = alts_[i].lex;
       dead[i - l.alt_begin] = !t.dfa(d).accepting(alts_[i].dfa);
     }
     consumed = false;
@@ -234,8 +236,7 @@ bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view tex
   }
   bool all_final = true;
   for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
-    const Shape& sh = t.shape(alts_[i].shape);
-    int32_t d = key ? sh.key_dfa : sh.scalar_dfa;
+    int32_t d = alts_[i].lex;
     int32_t q = t.dfa(d).step(alts_[i].dfa, b);
     alts_[i].dfa = q;
     dead[i - l.alt_begin] = q == Dfa::kDead;
@@ -249,6 +250,16 @@ bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view tex
   if (key) {
     top.phase = kColon;
     top.key_end = pos + 1;
+    // A key already in this object is refused at its closing quote (keys outside a finite
+    // set are not excluded by the key automaton itself).
+    text_used_ = true;
+    std::string_view quoted = text.substr(top.key_start, top.key_end - top.key_start);
+    Json k = Json::parse(quoted.begin(), quoted.end(), nullptr, false);
+    if (!k.is_string()) return false;
+    uint64_t h = hash_key(k.get_ref<const std::string&>());
+    for (size_t i = top.keys_begin; i < keys_.size(); ++i) {
+      if (keys_[i] == h) return false;
+    }
     return true;
   }
   return end_value(t, text.substr(top.text_start, pos + 1 - top.text_start));
@@ -270,7 +281,7 @@ bool MatchState::push_children(ShapeTable& t, int32_t index, const std::string* 
       dead[i - l.alt_begin] = 1;
       continue;
     }
-    for (int32_t s : *shapes) children.push_back({s, i - l.alt_begin, 0, 0});
+    for (int32_t s : *shapes) children.push_back({s, i - l.alt_begin, 0, 0, -1});
   }
   // Renumber parents after removing the dead alternatives of this level.
   std::vector<int32_t> new_index(dead.size(), -1);
@@ -289,6 +300,11 @@ bool MatchState::push_children(ShapeTable& t, int32_t index, const std::string* 
   }
   levels_.push_back(child);
   return true;
+}
+
+std::vector<uint64_t> MatchState::used_keys() const {
+  const Level& l = levels_.back();
+  return std::vector<uint64_t>(keys_.begin() + l.keys_begin, keys_.end());
 }
 
 bool MatchState::close_container(ShapeTable& t, std::string_view text) {
@@ -372,8 +388,7 @@ bool MatchState::can_end(ShapeTable& t, std::string_view text) const {
   MatchState copy = *this;
   Marks dead(l.alt_end - l.alt_begin);
   for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
-    int32_t d = t.shape(alts_[i].shape).scalar_dfa;
-    dead[i - l.alt_begin] = !t.dfa(d).accepting(alts_[i].dfa);
+    dead[i - l.alt_begin] = !t.dfa(alts_[i].lex).accepting(alts_[i].dfa);
   }
   if (!copy.kill_if(dead)) return false;
   return copy.end_value(t, text.substr(l.text_start));
@@ -391,6 +406,7 @@ void MatchState::fingerprint(std::string& out) const {
     put(a.parent);
     put(a.dfa);
     put(a.count);
+    put(a.lex);
   }
   for (uint64_t k : keys_) put(static_cast<int64_t>(k));
 }

@@ -71,6 +71,7 @@ class MatchState {
     int32_t parent;  // index in the parent level's alternatives; -1 at the root
     int32_t dfa;     // scalar or key DFA state
     int32_t count;   // members or items so far
+    int32_t lex;     // the DFA of the lexeme being read (the shape's, or its keys not yet used)
   };
   struct Level {
     Kind kind;
@@ -125,6 +126,7 @@ class MatchState {
   bool end_value(ShapeTable& table, std::string_view value_text);
   bool push_children(ShapeTable& table, int32_t index_or_minus1, const std::string* key);
   bool close_container(ShapeTable& table, std::string_view text);
+  std::vector<uint64_t> used_keys() const;
   bool kill_if(const Marks& dead);
   bool whitespace_ok(const Level& l) const;
 

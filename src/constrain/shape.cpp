@@ -318,6 +318,7 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
   // Objects.
   if (types & kObject) {
     Dfa keys = Dfa::any_utf8();
+    const SchemaNode* closed = nullptr;  // a node that allows only its declared names
     for (int32_t id : alt.typed) {
       const SchemaNode& n = nodes[id];
       if (!has_object_keywords(n)) continue;
@@ -329,6 +330,7 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
       }
       for (const auto& r : n.required) sh.required_hashes.push_back(hash_key(r));
       if (is_false(schema_, n.additional_properties)) {
+        if (n.pattern_properties.empty() && !closed) closed = &n;
         std::vector<std::string> names;
         for (const auto& [name, sid] : n.properties) {
           if (!is_false(schema_, sid)) names.push_back(name);
@@ -355,6 +357,12 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
     std::sort(sh.required_hashes.begin(), sh.required_hashes.end());
     sh.required_hashes.erase(std::unique(sh.required_hashes.begin(), sh.required_hashes.end()),
                              sh.required_hashes.end());
+    if (closed && !keys.empty()) {
+      sh.keys_finite = true;
+      for (const auto& [name, sid] : closed->properties) {
+        if (!is_false(schema_, sid) && keys.matches(name)) sh.key_names.push_back(name);
+      }
+    }
     if (!keys.empty()) {
       auto quoted = json_string_dfa(keys);
       if (!quoted.ok()) return quoted.status();
@@ -400,6 +408,13 @@ Result<std::vector<int32_t>> ShapeTable::intern(const std::vector<Alt>& alts) {
 }
 
 Result<std::vector<int32_t>> ShapeTable::conjunction(const std::vector<int32_t>& sids) {
+  if (auto it = conjunctions_.find(sids); it != conjunctions_.end()) return it->second;
+  auto r = conjunction_uncached(sids);
+  if (r.ok()) conjunctions_.emplace(sids, *r);
+  return r;
+}
+
+Result<std::vector<int32_t>> ShapeTable::conjunction_uncached(const std::vector<int32_t>& sids) {
   std::vector<Alt> alts{Alt{}};
   std::vector<int32_t> visiting;
   for (int32_t sid : sids) {
@@ -423,6 +438,65 @@ Result<std::vector<int32_t>> ShapeTable::conjunction(const std::vector<int32_t>&
     }
   }
   return intern(alts);
+}
+
+void ShapeTable::prewarm(size_t max_shapes) {
+  auto root_shapes = root();
+  if (!root_shapes.ok()) return;
+  std::vector<int32_t> queue = *root_shapes;
+  for (size_t i = 0; i < queue.size() && shapes_.size() < max_shapes; ++i) {
+    const int32_t sh = queue[i];
+    std::vector<std::string> keys;
+    int64_t longest = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int32_t id : shapes_[sh]->obj_nodes) {
+        for (const auto& [name, sid] : schema_.nodes[id].properties) keys.push_back(name);
+      }
+      for (int32_t id : shapes_[sh]->arr_nodes) {
+        longest = std::max<int64_t>(longest, schema_.nodes[id].prefix_items.size());
+      }
+    }
+    // A name no schema declares stands for every other key (additionalProperties).
+    if (shapes_[sh]->types & kObject) keys.push_back(std::string("\x01other", 6));
+    std::vector<std::vector<int32_t>> next;
+    for (const auto& k : keys) {
+      if (auto r = member(sh, k); r.ok()) next.push_back(*r);
+    }
+    if (shapes_[sh]->types & kArray) {
+      for (int64_t j = 0; j <= longest; ++j) {
+        if (auto r = item(sh, j); r.ok()) next.push_back(*r);
+      }
+    }
+    for (const auto& ids : next) {
+      for (int32_t id : ids) {
+        if (std::find(queue.begin(), queue.end(), id) == queue.end()) queue.push_back(id);
+      }
+    }
+  }
+}
+
+int32_t ShapeTable::key_dfa(int32_t shape, const std::vector<uint64_t>& used) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Shape& sh = *shapes_[shape];
+  if (!sh.keys_finite || used.empty() || sh.key_dfa < 0) return sh.key_dfa;
+  std::string flags(sh.key_names.size(), '0');
+  std::vector<std::string> unused;
+  for (size_t i = 0; i < sh.key_names.size(); ++i) {
+    if (std::find(used.begin(), used.end(), hash_key(sh.key_names[i])) != used.end()) {
+      flags[i] = '1';
+    } else {
+      unused.push_back(sh.key_names[i]);
+    }
+  }
+  if (unused.size() == sh.key_names.size()) return sh.key_dfa;
+  if (unused.empty()) return -1;
+  auto key = std::make_pair(shape, flags);
+  if (auto it = key_dfas_.find(key); it != key_dfas_.end()) return it->second;
+  auto quoted = json_string_dfa(Dfa::literals(unused));
+  int32_t id = quoted.ok() && !quoted->empty() ? add_dfa(std::move(*quoted)) : -1;
+  key_dfas_.emplace(key, id);
+  return id;
 }
 
 int32_t ShapeTable::union_dfa(const std::vector<int32_t>& ids) {

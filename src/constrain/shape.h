@@ -26,6 +26,8 @@ struct Shape {
   std::vector<int32_t> whole;                 // validated when the value closes
   // objects
   int32_t key_dfa = -1;  // quoted key text; -1 when no key is allowed (only "{}")
+  bool keys_finite = false;            // only the names below may be keys
+  std::vector<std::string> key_names;  // when keys_finite
   std::vector<uint64_t> required_hashes;
   int64_t min_props = 0, max_props = -1;
   // arrays
@@ -38,9 +40,16 @@ class ShapeTable {
  public:
   explicit ShapeTable(const CompiledSchema& schema) : schema_(schema) {}
 
+  // Builds the shapes reachable from the root (members by declared name and for other names,
+  // items by index) breadth first, until `max_shapes` exist. Errors are left for later.
+  void prewarm(size_t max_shapes);
   // The union of several automata (a lexeme read by alternatives with different DFAs); -1 when
   // it would exceed the limits.
   int32_t union_dfa(const std::vector<int32_t>& ids);
+  // The quoted-key DFA for the next key of an object of shape `shape` whose keys so far hash to
+  // `used`: with a finite key set the used names are left out, so the automaton never leads
+  // into a repeated key. -1 when no key may follow.
+  int32_t key_dfa(int32_t shape, const std::vector<uint64_t>& used);
   // Makes the root a single shape whose scalar DFA is `text` (regex constraints).
   void set_raw_root(Dfa text);
   // The shapes of the root value. Errors: the schema's DFAs grew past limits.
@@ -67,6 +76,7 @@ class ShapeTable {
   Result<std::vector<int32_t>> intern(const std::vector<Alt>& alts);
   // Shapes of a value that must match every schema in `sids` (none: some is `false`).
   Result<std::vector<int32_t>> conjunction(const std::vector<int32_t>& sids);
+  Result<std::vector<int32_t>> conjunction_uncached(const std::vector<int32_t>& sids);
   Result<int32_t> build(const Alt& alt);
   int32_t add_dfa(Dfa d);
 
@@ -78,8 +88,10 @@ class ShapeTable {
   std::vector<uint64_t> fingerprints_;        // [dfa]
   std::map<std::pair<std::vector<int32_t>, std::vector<int32_t>>, int32_t> by_alt_;
   std::map<std::pair<int32_t, std::string>, std::vector<int32_t>> members_;
+  std::map<std::vector<int32_t>, std::vector<int32_t>> conjunctions_;
   std::map<std::pair<int32_t, int64_t>, std::vector<int32_t>> items_;
   std::map<std::vector<int32_t>, int32_t> unions_;
+  std::map<std::pair<int32_t, std::string>, int32_t> key_dfas_;  // (shape, used-name flags)
   std::vector<int32_t> root_;
   bool have_root_ = false;
 };

@@ -85,6 +85,7 @@ std::shared_ptr<const TokenIndex> TokenIndex::from_pieces(std::vector<std::strin
       impl->eog.push_back(t);
     }
   }
+  for (const auto& p : impl->pieces) impl->longest_piece = std::max(impl->longest_piece, p.size());
   impl->trie.build(impl->pieces);
   return std::shared_ptr<const TokenIndex>(new TokenIndex(std::move(impl)));
 }

@@ -49,6 +49,7 @@ struct TokenIndex::Impl {
   std::vector<std::string> pieces;
   std::vector<engine::Token> eog;
   std::vector<uint8_t> is_eog;
+  size_t longest_piece = 0;  // bytes
   Trie trie;
   // LexEntry cache keyed by (DFA content fingerprint, state); bounded, cleared when full.
   mutable std::mutex lex_mu;

@@ -43,7 +43,8 @@ CliRun troika(const std::string& args, const std::string& input = "") {
 }
 
 TEST(Cli, HelpForEveryCommand) {
-  for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel", "score"}) {
+  for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel", "score", "json",
+                        "validate", "repair", "constrain-bench"}) {
     CliRun r = troika(c + " --help");
     EXPECT_EQ(r.exit_code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
@@ -160,6 +161,96 @@ TEST(Cli, ExitCodesPerErrorCategory) {
   r = troika("generate -m " + model + " -c 256 -p \"$(printf 'word %.0s' $(seq 400))\"");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("context"), std::string::npos) << r.err;
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  std::string path = testing::temp_dir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kPersonSchema =
+    R"({"type":"object","properties":{"name":{"type":"string","maxLength":8},)"
+    R"("age":{"type":"integer","minimum":0,"maximum":130},)"
+    R"("tags":{"type":"array","items":{"enum":["a","b"]},"maxItems":3}},)"
+    R"("required":["name","age","tags"],"additionalProperties":false})";
+
+TEST(Cli, JsonOutputIsValidAgainstTheSchema) {
+  const std::string schema = write_file("person.json", kPersonSchema);
+  const std::string model = testing::tiny_model("llama");
+  for (int seed : {1, 2, 3}) {
+    CliRun r = troika("json -m " + model + " --schema " + schema + " -p 'A person:' --temp 0.8 --seed " +
+                      std::to_string(seed) + " --stats");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string out = write_file("out.json", r.out);
+    auto v = nlohmann::json::parse(r.out);  // one JSON value on stdout
+    EXPECT_TRUE(v.contains("name") && v.contains("age") && v.contains("tags")) << r.out;
+    CliRun check = troika("validate --schema " + schema + " " + out);
+    EXPECT_EQ(check.exit_code, 0) << r.out << check.err;
+    auto stats = nlohmann::json::parse(r.err.substr(r.err.rfind('{')));
+    EXPECT_GT(stats["forced_tokens"].get<int>(), 0);  // {"name":" is forced
+    EXPECT_GT(stats["masks"].get<int>(), 0);
+  }
+}
+
+TEST(Cli, JsonErrors) {
+  const std::string model = testing::tiny_model("llama");
+  const std::string bad = write_file("bad.json", R"({"type":"strng"})");
+  EXPECT_EQ(troika("json -m " + model + " --schema " + bad + " -p x").exit_code, 2);
+  const std::string refused = write_file("refused.json", R"({"$recursiveRef":"#"})");
+  CliRun r = troika("json -m " + model + " --schema " + refused + " -p x");
+  EXPECT_EQ(r.exit_code, 9) << r.err;  // unimplemented
+  EXPECT_NE(r.err.find("$recursiveRef"), std::string::npos);
+  EXPECT_EQ(troika("json -m " + model + " --schema /nonexistent.json -p x").exit_code, 3);
+  // Too few tokens for the value to close.
+  const std::string schema = write_file("person.json", kPersonSchema);
+  EXPECT_EQ(troika("json -m " + model + " --schema " + schema + " -p x -n 2").exit_code, 4);
+}
+
+TEST(Cli, ValidateReportsPathsAndExitCodes) {
+  const std::string schema = write_file("person.json", kPersonSchema);
+  const std::string good = write_file("good.json", R"({"name":"Ada","age":36,"tags":["a"]})");
+  const std::string bad = write_file("bad.json", R"({"name":"Ada","age":-1,"tags":["c"]})");
+  EXPECT_EQ(troika("validate --schema " + schema + " " + good).exit_code, 0);
+  CliRun r = troika("validate --schema " + schema + " " + bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("/age"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/tags/0"), std::string::npos) << r.err;
+  const std::string broken = write_file("broken.json", "{");
+  EXPECT_EQ(troika("validate --schema " + schema + " " + broken).exit_code, 2);
+}
+
+TEST(Cli, RepairFixesAndValidates) {
+  CliRun r = troika("repair", "Sure! ```json\n{name: 'Ada', age: 36, tags: ['a',],}\n```");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out),
+            nlohmann::json::parse(R"({"name":"Ada","age":36,"tags":["a"]})"));
+  EXPECT_NE(r.err.find("repair:"), std::string::npos);
+  const std::string schema = write_file("person.json", kPersonSchema);
+  r = troika("repair --schema " + schema, "{name: 'Ada', age: 36, tags: ['a']}");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = troika("repair --schema " + schema, "{name: 'Ada', age: -5, tags: []}");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(troika("repair", "no json here").exit_code, 2);
+}
+
+TEST(Cli, ConstrainBenchOnMaskBenchLayout) {
+  const std::string file = write_file(
+      "mb.json", R"({"schema":{"type":"array","items":{"type":"integer"}},"tests":[)"
+                 R"({"data":[1,2],"valid":true},{"data":["x"],"valid":false}]})");
+  const std::string vocab = testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf";
+  CliRun r = troika("constrain-bench --vocab " + vocab + " " + file);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["schemas"], 1);
+  EXPECT_EQ(j["tests"], 2);
+  EXPECT_EQ(j["pass"], 2);
+  EXPECT_EQ(j["false_accept"], 0);
+  for (auto k : {"refused", "false_reject", "compile_p50_us", "compile_p99_us", "mask_p50_us",
+                 "mask_p99_us"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  EXPECT_EQ(troika("constrain-bench --vocab " + vocab + " /nonexistent").exit_code, 3);
 }
 
 }  // namespace
