@@ -78,6 +78,8 @@ void Grammar::walk(uint32_t node, size_t depth, std::string& text, uint32_t* wor
         continue;
       }
       ok = (q2 != Dfa::kDead || dfa.accepting(lx.q)) && materialize(depth, lx, lx.q, from, text);
+    } else if (!s.may_step(b)) {
+      ok = false;
     } else {
       MatchState& next = states_[depth + 1];
       next = s;
@@ -133,6 +135,11 @@ void Grammar::lex_dfs(LexEntry& e, const Dfa& dfa, int32_t d, uint32_t node, int
         it = e.exits.end() - 1;
       }
       it->nodes.push_back(c);
+      const Trie::Node& cn = trie_.nodes[c];
+      for (uint32_t k = cn.token_begin; k < cn.token_begin + cn.n_tokens; ++k) {
+        it->tokens.push_back(trie_.tokens[k]);
+      }
+      if (cn.n_children > 0) it->inner.push_back(c);
     }
   }
 }
@@ -182,17 +189,26 @@ bool Grammar::fill(const MatchState& s, std::string& text, uint32_t* words) {
     const size_t base = text.size();
     for (const Exit& x : e.exits) {
       bool ok = false, shared = false;
-      if (lx.uniform && !lx.key) {
+      if (lx.uniform) {
         text.push_back(static_cast<char>(x.byte));
         ok = materialize(0, lx, x.q, base, text);
         shared = !states_[1].text_used();
         text.resize(base);
         if (shared && !ok) continue;
       }
+      if (shared) {
+        // One outcome for the whole group: its tokens at once, then the walks below.
+        for (int32_t t : x.tokens) words[t >> 5] |= 1u << (t & 31);
+        for (uint32_t c : x.inner) {
+          text.append(trie_.path(c));
+          walk(c, 1, text, words);
+          text.resize(base);
+        }
+        continue;
+      }
       for (uint32_t c : x.nodes) {
         text.append(trie_.path(c));
-        bool node_ok = shared ? ok : materialize(0, lx, x.q, base, text);
-        if (node_ok) {
+        if (materialize(0, lx, x.q, base, text)) {
           mark(c, words);
           walk(c, 1, text, words);
         }

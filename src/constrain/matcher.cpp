@@ -10,6 +10,20 @@ namespace {
 
 bool is_ws(uint8_t b) { return b == ' ' || b == '\n' || b == '\t' || b == '\r'; }
 
+// The value of a quoted JSON key text (escapes are rare in keys: decode those with the parser).
+bool decode_key(std::string_view quoted, std::string& out) {
+  if (quoted.size() < 2) return false;
+  std::string_view body = quoted.substr(1, quoted.size() - 2);
+  if (body.find('\\') == std::string_view::npos) {
+    out.assign(body);
+    return true;
+  }
+  Json k = Json::parse(quoted.begin(), quoted.end(), nullptr, false);
+  if (!k.is_string()) return false;
+  out = k.get<std::string>();
+  return true;
+}
+
 }  // namespace
 
 Result<MatchState> MatchState::start(ShapeTable& table, const MatcherOptions& options) {
@@ -20,7 +34,7 @@ Result<MatchState> MatchState::start(ShapeTable& table, const MatcherOptions& op
   }
   MatchState s;
   s.options_ = options;
-  s.levels_.push_back({kValue, kOpen, 0, static_cast<int32_t>(root->size()), 0, 0, 0, 0});
+  s.levels_.push_back({kValue, kOpen, 0, static_cast<int32_t>(root->size()), 0, 0, 0});
   for (int32_t shape : *root) s.alts_.push_back({shape, -1, 0, 0, -1});
   return s;
 }
@@ -45,6 +59,37 @@ MatchState::Lexeme MatchState::lexeme(ShapeTable& table, std::string_view text) 
   int32_t u = table.union_dfa(ids);
   if (u < 0) return {};
   return {u, table.dfa(u).walk(text.substr(begin)), false, begin, key};
+}
+
+bool MatchState::may_step(uint8_t b) const {
+  if (options_.raw || is_ws(b)) return true;
+  const Level& l = levels_.back();
+  auto value_start = [](uint8_t c) {
+    return c == '{' || c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' ||
+           c == 'f' || c == 'n';
+  };
+  switch (l.kind) {
+    case kDone: return false;
+    case kValue: return value_start(b);
+    case kScalar: return true;
+    case kObject:
+      switch (l.phase) {
+        case kOpen: return b == '"' || b == '}';
+        case kNext: return b == '"';
+        case kKey: return true;
+        case kColon: return b == ':';
+        case kAfter: return b == ',' || b == '}';
+        default: return false;
+      }
+    case kArray:
+      switch (l.phase) {
+        case kOpen: return b == ']' || value_start(b);
+        case kNext: return value_start(b);
+        case kAfter: return b == ',' || b == ']';
+        default: return false;
+      }
+  }
+  return true;
 }
 
 bool MatchState::whitespace_ok(const Level&) const {
@@ -106,7 +151,6 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
       if (!lexeme(t, l, b, text, consumed)) return false;
       if (consumed) return true;
       l.phase = kColon;
-      l.key_end = pos;  // the key ended before this byte
       continue;
     }
     if (ws) {
@@ -141,10 +185,11 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
       case kColon: {
         if (b != ':') return false;
         text_used_ = true;
-        std::string_view quoted = text.substr(l.key_start, l.key_end - l.key_start);
-        Json key = Json::parse(quoted.begin(), quoted.end(), nullptr, false);
-        if (!key.is_string()) return false;
-        std::string k = key.get<std::string>();
+        // The key ends at the last quote before this byte (only whitespace may lie between).
+        int32_t end = pos;
+        while (end > l.key_start && text[end - 1] != '"') --end;
+        std::string k;
+        if (!decode_key(text.substr(l.key_start, end - l.key_start), k)) return false;
         uint64_t h = hash_key(k);
         for (size_t i = l.keys_begin; i < keys_.size(); ++i) {
           if (keys_[i] == h) return false;  // a repeated key
@@ -249,14 +294,18 @@ bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view tex
   Level& top = levels_.back();
   if (key) {
     top.phase = kColon;
-    top.key_end = pos + 1;
-    // A key already in this object is refused at its closing quote (keys outside a finite
-    // set are not excluded by the key automaton itself).
+    // A key already in this object is refused at its closing quote. Finite key sets leave
+    // used names out of the automaton, and the first key cannot repeat: no text to read then.
+    if (static_cast<int32_t>(keys_.size()) == top.keys_begin) return true;
+    bool finite = true;
+    for (int32_t i = top.alt_begin; i < top.alt_end && finite; ++i) {
+      finite = t.shape(alts_[i].shape).keys_finite;
+    }
+    if (finite) return true;
     text_used_ = true;
-    std::string_view quoted = text.substr(top.key_start, top.key_end - top.key_start);
-    Json k = Json::parse(quoted.begin(), quoted.end(), nullptr, false);
-    if (!k.is_string()) return false;
-    uint64_t h = hash_key(k.get_ref<const std::string&>());
+    std::string k;
+    if (!decode_key(text.substr(top.key_start, pos + 1 - top.key_start), k)) return false;
+    uint64_t h = hash_key(k);
     for (size_t i = top.keys_begin; i < keys_.size(); ++i) {
       if (keys_[i] == h) return false;
     }
@@ -293,7 +342,7 @@ bool MatchState::push_children(ShapeTable& t, int32_t index, const std::string* 
   Level& top = levels_.back();
   top.phase = kMember;
   Level child{kValue, kOpen, top.alt_end, top.alt_end + static_cast<int32_t>(children.size()),
-              0, 0, 0, static_cast<int32_t>(keys_.size())};
+              0, 0, static_cast<int32_t>(keys_.size())};
   for (auto& c : children) {
     c.parent = new_index[c.parent];
     alts_.push_back(c);
@@ -366,7 +415,7 @@ bool MatchState::end_value(ShapeTable& t, std::string_view value_text) {
   keys_.resize(l.keys_begin);
   levels_.pop_back();
   if (levels_.empty()) {
-    levels_.push_back({kDone, kOpen, 0, 0, 0, 0, 0, 0});
+    levels_.push_back({kDone, kOpen, 0, 0, 0, 0, 0});
     return true;
   }
   Level& p = levels_.back();

@@ -79,7 +79,6 @@ class MatchState {
     int32_t alt_begin, alt_end;  // into alts_
     int32_t text_start;          // offset of the value's (or key's) first byte
     int32_t key_start;           // offset of the current key's opening quote
-    int32_t key_end;             // offset just past its closing quote
     int32_t keys_begin;          // into keys_: hashes of this object's keys
   };
 
@@ -89,6 +88,9 @@ class MatchState {
   // Moves past `text.back()`. False (state unspecified, discard it) when no valid document
   // continues `text`.
   bool step(ShapeTable& table, std::string_view text);
+  // False when step() with byte `b` certainly fails; a cheap test on the top level that spares
+  // the mask walk a state copy for most bytes at structural positions.
+  bool may_step(uint8_t b) const;
   // True when the document may end after `text` (one complete value).
   bool can_end(ShapeTable& table, std::string_view text) const;
   // True when the document is complete and nothing but whitespace may follow... and no

@@ -39,6 +39,8 @@ struct LexEntry {
     int32_t q;                    // the DFA state before the edge
     uint8_t byte;                 // the edge's byte
     std::vector<uint32_t> nodes;  // trie nodes reached by that edge
+    std::vector<int32_t> tokens;  // the tokens ending at those nodes
+    std::vector<uint32_t> inner;  // those of the nodes that have children
   };
   std::vector<uint32_t> inside;  // mask words
   std::vector<Exit> exits;
