@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -89,7 +90,7 @@ struct SuiteCase {
 std::vector<SuiteCase> load_cases(const fs::path& suite, int* n_refused) {
   std::vector<SuiteCase> out;
   const std::pair<const char*, const char*> drafts[] = {{"draft2020-12", "2020-12"},
-                                                         {"draft7", "7"}};
+                                                        {"draft7", "7"}};
   for (const auto& [dir, draft] : drafts) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(suite / "tests" / dir)) {
@@ -101,8 +102,8 @@ std::vector<SuiteCase> load_cases(const fs::path& suite, int* n_refused) {
       for (const auto& c : Json::parse(in)) {
         if (mentions_key(c["schema"], "format")) continue;
         SchemaOptions opt;
-        opt.default_draft = std::string(draft) == "7" ? SchemaOptions::Draft::k7
-                                                      : SchemaOptions::Draft::k202012;
+        opt.default_draft =
+            std::string(draft) == "7" ? SchemaOptions::Draft::k7 : SchemaOptions::Draft::k202012;
         // No documents: a $ref to a remote one is refused, which leaves it out.
         auto compiled = Schema::compile(c["schema"].dump(), opt);
         if (!compiled.ok()) {
@@ -111,7 +112,10 @@ std::vector<SuiteCase> load_cases(const fs::path& suite, int* n_refused) {
         }
         SuiteCase sc{std::string(dir) + "/" + f.filename().string() + ": " +
                          c["description"].get<std::string>(),
-                     draft, c["schema"], *compiled, {}};
+                     draft,
+                     c["schema"],
+                     *compiled,
+                     {}};
         for (const auto& t : c["tests"]) {
           sc.instances.push_back(t["data"]);
           sc.expected.push_back(t["valid"].get<bool>());
@@ -147,7 +151,8 @@ std::vector<Json> mutations(const Json& instance, std::mt19937& rng) {
     collect(m, all);
     std::vector<Json*> spots;
     for (Json* p : all) {
-      const bool fits = (kind == 0 && p->is_number()) || (kind == 1 && p->is_object() && !p->empty()) ||
+      const bool fits = (kind == 0 && p->is_number()) ||
+                        (kind == 1 && p->is_object() && !p->empty()) ||
                         (kind == 2 && p->is_object() && !p->contains("zz")) ||
                         (kind == 3 && p->is_array()) || (kind == 4 && p->is_string()) || kind == 5;
       if (fits) spots.push_back(p);
@@ -218,13 +223,12 @@ std::vector<Json> mutations(const Json& instance, std::mt19937& rng) {
 // more of the suite's enums, patterns and numbers.
 std::shared_ptr<const TokenIndex> walk_vocab() {
   std::vector<std::string> pieces = {
-      "<eos>", "{",    "}",     "[",      "]",     ",",   ":",     "\"",  "\":",  "\",",
-      "\"}",   "{\"",  "a",     "b",      "ab",    "foo", "bar",   "\"foo", "\"bar", "baz",
-      "0",     "1",    "2",     "3",      "4",     "5",   "6",     "7",   "8",     "9",
-      "12",    "-",    ".",     "e",      "true",  "false", "null", "tr",  "ue",    "nu",
-      "\\",    "n",    "\"\\",  "é",      "x",     "y",   "1.5",   "\":\"", "\"]",  "],",
-      "},",    "@",    "id",    "\"id",   "c",     "d",   "A",     "+",   "E",     "u",
-      "\\u",   "00",   "💩",     "\"a",    "\"b",   "\"c", "\"x",   "\"\":", " ",    "\n"};
+      "<eos>", "{",  "}",  "[",   "]",   ",",     ":",     "\"",    "\":", "\",", "\"}",  "{\"",
+      "a",     "b",  "ab", "foo", "bar", "\"foo", "\"bar", "baz",   "0",   "1",   "2",    "3",
+      "4",     "5",  "6",  "7",   "8",   "9",     "12",    "-",     ".",   "e",   "true", "false",
+      "null",  "tr", "ue", "nu",  "\\",  "n",     "\"\\",  "é",     "x",   "y",   "1.5",  "\":\"",
+      "\"]",   "],", "},", "@",   "id",  "\"id",  "c",     "d",     "A",   "+",   "E",    "u",
+      "\\u",   "00", "💩",  "\"a", "\"b", "\"c",   "\"x",   "\"\":", " ",   "\n"};
   return TokenIndex::from_pieces(std::move(pieces), {0});
 }
 
@@ -234,8 +238,8 @@ std::shared_ptr<const TokenIndex> walk_vocab() {
 std::vector<std::string> random_walks(const std::shared_ptr<const Schema>& schema,
                                       const std::shared_ptr<const TokenIndex>& index,
                                       std::mt19937& rng, int n_walks, int* n_refused) {
-  static const std::set<std::string> kShort = {"}", "]", "\"}", "\"]", "\"", "0", "1", "null",
-                                               "\":", "\",", "{\"", "a"};
+  static const std::set<std::string> kShort = {"}", "]",    "\"}", "\"]", "\"",  "0",
+                                               "1", "null", "\":", "\",", "{\"", "a"};
   auto proto = json_constraint(schema, index);
   if (!proto.ok()) {
     ++*n_refused;
@@ -331,6 +335,7 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
   const auto cases = load_cases(suite, &n_refused);
   ASSERT_GT(cases.size(), 300u);
 
+  const auto t0 = std::chrono::steady_clock::now();
   std::mt19937 rng(20240601);
   const auto index = walk_vocab();
   std::vector<Pair> pairs;
@@ -349,14 +354,16 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
     }
     for (const auto& text : random_walks(cases[i].compiled, index, rng, 12, &n_walk_refused)) {
       auto data = Json::parse(text, nullptr, false);
-      EXPECT_FALSE(data.is_discarded()) << "a walk produced non-JSON '" << text << "' for "
-                                        << cases[i].where;
+      EXPECT_FALSE(data.is_discarded())
+          << "a walk produced non-JSON '" << text << "' for " << cases[i].where;
       if (!data.is_discarded()) add(std::move(data), Pair::kWalk);
     }
   }
 
+  const auto t_pairs = std::chrono::steady_clock::now();
   std::string skip, error;
   const auto answers = ajv_answers(root, cases, pairs, &skip, &error);
+  const auto t_ajv = std::chrono::steady_clock::now();
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_TRUE(error.empty()) << error;
 
@@ -432,9 +439,14 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
       "ajv oracle: %zu schemas compiled (%d refused by Schema::compile, %d by json_constraint), "
       "%zu pairs, %d not compiled by ajv (%zu schemas); %zu schemas (%d pairs) left out where "
       "ajv is not a reliable oracle, %d pairs with integers past 2^53\n",
-      cases.size(), n_refused, n_walk_refused, pairs.size(), n_ajv_errors,
-      ajv_refused_cases.size(), untrusted.size(), n_untrusted_pairs, n_beyond_js);
+      cases.size(), n_refused, n_walk_refused, pairs.size(), n_ajv_errors, ajv_refused_cases.size(),
+      untrusted.size(), n_untrusted_pairs, n_beyond_js);
   for (const auto& w : ajv_refused_cases) std::printf("  ajv refused: %s\n", w.c_str());
+  auto ms = [](auto a, auto b) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+  };
+  std::printf("  time: instances and walks %lld ms, ajv %lld ms\n",
+              static_cast<long long>(ms(t0, t_pairs)), static_cast<long long>(ms(t_pairs, t_ajv)));
   for (const auto& [i, why] : untrusted) {
     std::printf("  left out: %s: %s\n", cases[i].where.c_str(), why.c_str());
   }

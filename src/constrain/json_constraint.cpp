@@ -77,13 +77,17 @@ class GrammarConstraint : public TextConstraint {
     if (!model) return {};
     std::string bytes = g_->forced_bytes(state_, text_, 256);
     if (bytes.empty()) return {};
-    auto ids = model->tokenize(bytes, false, false);
-    if (!ids.ok() || ids->empty()) return {};
-    // Keep whole tokens whose text is exactly the forced bytes, and drop the last one: the
-    // model's own tokenization might merge it with what comes next.
-    std::string joined;
-    for (engine::Token t : *ids) joined += g_->index().piece(t);
-    if (joined != bytes) return {};
+    // The model's own tokenization when it spells the bytes exactly; else (an SPM tokenizer
+    // adds its leading space) the longest vocabulary tokens that do.
+    std::vector<engine::Token> ids;
+    auto own = model->tokenize(bytes, false, false);
+    if (own.ok()) {
+      std::string joined;
+      for (engine::Token t : *own) joined += g_->index().piece(t);
+      if (joined == bytes) ids = *own;
+    }
+    if (ids.empty()) ids = longest_match(bytes);
+    if (ids.empty()) return {};
     MatchState probe = state_;
     std::string text = text_;
     bool ok = true;
@@ -91,9 +95,9 @@ class GrammarConstraint : public TextConstraint {
       text.push_back(c);
       ok = ok && probe.step(g_->table(), text);
     }
-    if (!(ok && probe.done())) ids->pop_back();
-    stats_->forced_tokens += static_cast<int64_t>(ids->size());
-    return *ids;
+    if (!(ok && probe.done())) ids.pop_back();
+    stats_->forced_tokens += static_cast<int64_t>(ids.size());
+    return ids;
   }
 
   bool done() const override { return ended_ || state_.done(); }
@@ -109,6 +113,36 @@ class GrammarConstraint : public TextConstraint {
   const ConstraintStats& stats() const override { return *stats_; }
 
  private:
+  // Greedy longest-match tokenization of `bytes` over the vocabulary trie; empty when some
+  // position has no token.
+  std::vector<engine::Token> longest_match(const std::string& bytes) const {
+    const Trie& trie = g_->index().impl().trie;
+    std::vector<engine::Token> out;
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      uint32_t node = 0;
+      int32_t best = -1;
+      size_t best_len = 0;
+      for (size_t i = pos; i < bytes.size(); ++i) {
+        const Trie::Node& n = trie.nodes[node];
+        uint32_t next = 0;
+        for (uint32_t e = n.child_begin; e < n.child_begin + n.n_children; ++e) {
+          if (trie.edge_byte[e] == static_cast<uint8_t>(bytes[i])) next = trie.edge_child[e];
+        }
+        if (next == 0) break;
+        node = next;
+        if (trie.nodes[node].n_tokens > 0) {
+          best = trie.tokens[trie.nodes[node].token_begin];
+          best_len = i + 1 - pos;
+        }
+      }
+      if (best < 0) return {};
+      out.push_back(best);
+      pos += best_len;
+    }
+    return out;
+  }
+
   std::string tail() const {
     if (text_.size() <= 40) return text_;
     std::string t = "...";

@@ -86,10 +86,50 @@ bool json_equal(const Json& a, const Json& b) {
   return a == b;
 }
 
+// A finite double as digits * 10^exp10, from its shortest round-trip decimal form (what the
+// JSON text said). False when the digits do not fit.
+bool decimal_parts(double d, __int128& digits, int& exp10) {
+  std::string s = Json(std::fabs(d)).dump();  // shortest round trip, e.g. "1e-08", "0.0075"
+  exp10 = 0;
+  if (auto e = s.find_first_of("eE"); e != std::string::npos) {
+    exp10 = std::stoi(s.substr(e + 1));
+    s.resize(e);
+  }
+  if (auto dot = s.find('.'); dot != std::string::npos) {
+    exp10 -= static_cast<int>(s.size() - dot - 1);
+    s.erase(dot, 1);
+  }
+  if (s.size() > 30) return false;
+  digits = 0;
+  for (char c : s) digits = digits * 10 + (c - '0');
+  return true;
+}
+
+// x is a multiple of m exactly in decimal (1e-8 divides every integer; 0.1 divides 0.3), the way
+// the specification means it; doubles alone get both cases wrong for large quotients.
 bool multiple_of(double x, double m) {
-  double q = x / m;
-  if (!std::isfinite(q)) return false;
-  return std::fabs(q - std::round(q)) <= 1e-9 * std::max(1.0, std::fabs(q));
+  if (!std::isfinite(x)) return false;
+  if (x == 0) return true;
+  __int128 bx, bm;
+  int ex, em;
+  if (decimal_parts(x, bx, ex) && decimal_parts(m, bm, em) && bm != 0) {
+    // x / m = (bx / bm) * 10^(ex - em)
+    int shift = ex - em;
+    __int128 num = bx, den = bm;
+    for (; shift > 0 && num < (static_cast<__int128>(1) << 120) / 10; --shift) num *= 10;
+    for (; shift < 0 && den < (static_cast<__int128>(1) << 120) / 10; ++shift) den *= 10;
+    if (shift == 0) return num % den == 0;
+    if (shift > 0) {
+      // num * 10^shift: divisible when den's factors are covered by num and the powers of ten.
+      while (shift > 0 && num % den != 0) {
+        num = (num % den) * 10;
+        --shift;
+      }
+      return num % den == 0;
+    }
+  }
+  double r = std::fmod(std::fabs(x), m);
+  return r <= m * 1e-9 || m - r <= m * 1e-9;
 }
 
 // Properties and items evaluated by a schema and its in-place applicators, for
