@@ -390,7 +390,7 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
     int compared = 0, agree = 0;
   };
   Count by_kind[3];
-  int n_walk_rejected = 0, n_untrusted_pairs = 0, n_beyond_js = 0, n_known = 0;
+  int n_walk_rejected = 0, n_untrusted_pairs = 0, n_beyond_js = 0;
   for (size_t k = 0; k < pairs.size(); ++k) {
     const auto& p = pairs[k];
     const auto& c = cases[p.case_index];
@@ -417,13 +417,8 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
                   ours_valid ? "valid" : "invalid",
                   ours_valid ? "" : (" (" + (*errors)[0].message + ")").c_str());
     }
-    // A walk output is what the engine let a model write: ajv must accept it. Known bug: the
-    // validator's multipleOf test is relative to the quotient, so it accepts 50301230 for
-    // multipleOf 0.123456789 and lets walks end there (DISABLED_ tests in
-    // constrain_findings_test.cpp); those are counted as disagreements but not failed here.
-    if (p.kind == Pair::kWalk && !ajv_valid && ours_valid && mentions_key(c.schema, "multipleOf")) {
-      ++n_known;
-    } else if (p.kind == Pair::kWalk && !ajv_valid) {
+    // A walk output is what the engine let a model write: ajv must accept it.
+    if (p.kind == Pair::kWalk && !ajv_valid) {
       ++n_walk_rejected;
       ADD_FAILURE() << "unsound walk: " << p.data.dump() << " for " << c.where << " "
                     << c.schema.dump() << " (ajv invalid, troika "
@@ -454,10 +449,8 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
     std::printf("  %-8s %5d of %5d agree\n", kind_name(static_cast<Pair::Kind>(k)),
                 by_kind[k].agree, by_kind[k].compared);
   }
-  std::printf(
-      "  all      %5d of %5d agree (%.2f%%); walk outputs ajv rejects: %d (+%d of the known "
-      "multipleOf bug)\n",
-      agree, compared, 100.0 * agree / std::max(1, compared), n_walk_rejected, n_known);
+  std::printf("  all      %5d of %5d agree (%.2f%%); walk outputs ajv rejects: %d\n", agree,
+              compared, 100.0 * agree / std::max(1, compared), n_walk_rejected);
   EXPECT_GT(by_kind[Pair::kWalk].compared, 200);
   EXPECT_GE(agree, 0.99 * compared);
   EXPECT_EQ(n_walk_rejected, 0);

@@ -51,5 +51,16 @@ TEST(FindingsTest, ConstraintDoesNotEndOnANonMultiple) {
   EXPECT_FALSE(may_end_after(R"({"type":"integer","multipleOf":2})", "3000000001"));
 }
 
+// Found by fuzz_schema against the working tree's exact multipleOf (validate.cpp, not yet
+// committed): the constraint checks integer multipleOf on the digits, exactly, and lets a walk
+// end at 25312120091212710 (= 3 * 8437373363737570); the validator reads the number as a double,
+// 25312120091212712, and rejects it. Integers past 2^53 need the integer itself (nlohmann keeps
+// it as int64/uint64).
+TEST(FindingsTest, MultipleOfKeepsLargeIntegersExact) {
+  EXPECT_TRUE(valid(R"({"type":"integer","multipleOf":3})", "25312120091212710"));
+  EXPECT_TRUE(may_end_after(R"({"type":"integer","multipleOf":3})", "25312120091212710"));
+  EXPECT_FALSE(valid(R"({"multipleOf":3})", "25312120091212711"));
+}
+
 }  // namespace
 }  // namespace troika::constrain

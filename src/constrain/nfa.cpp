@@ -55,7 +55,7 @@ Nfa::Frag Nfa::sequences(const std::vector<ByteSeq>& seqs) {
   for (const ByteSeq& seq : seqs) {
     int32_t at = f.in;
     for (size_t i = 0; i + 1 < seq.size(); ++i) {
-      const auto [lo, hi] = seq[i];
+      const auto lo = seq[i].first, hi = seq[i].second;
       auto it = std::find_if(children.begin(), children.end(), [&](const Child& c) {
         return c.parent == at && c.lo == lo && c.hi == hi;
       });

@@ -50,6 +50,21 @@ const Dfa& bounded_number_dfa() {
   return d;
 }
 constexpr int64_t kMaxWrittenInteger = 999999999999999999;  // 18 digits
+constexpr int32_t kLargeDfaStates = 2000;
+
+// json_string_dfa(format_dfa(name)), built once per process.
+Result<Dfa> quoted_format_dfa(const std::string& name) {
+  static std::mutex mu;
+  static std::map<std::string, Dfa> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(name); it != cache.end()) return it->second;
+  auto f = format_dfa(name);
+  if (!f.ok()) return f.status();
+  auto q = json_string_dfa(*f);
+  if (!q.ok()) return q.status();
+  cache.emplace(name, *q);
+  return *q;
+}
 
 uint64_t hash_key(std::string_view key) {
   uint64_t h = 1469598103934665603ull;
@@ -203,16 +218,39 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
     };
     std::optional<int64_t> lo, hi;
     std::vector<int32_t> length_nodes;
+    int32_t big = 0;  // constraints whose automaton is large (formats such as email, hostname)
+    const std::string* format = nullptr;
+    int32_t n_patterns = 0;
     for (int32_t id : alt.typed) {
       const SchemaNode& n = nodes[id];
       for (int32_t d : {n.pattern_dfa, n.format_dfa}) {
-        if (d >= 0) TROIKA_RETURN_IF_ERROR(narrow(schema_.dfas[d], {id}));
+        if (d < 0) continue;
+        ++n_patterns;
+        if (schema_.dfas[d].n_states() > kLargeDfaStates) ++big;
+        if (d == n.format_dfa) format = &*n.format;
       }
       if (n.min_length) lo = std::max(lo.value_or(0), *n.min_length);
       if (n.max_length) hi = std::min(hi.value_or(INT64_MAX), *n.max_length);
       if (n.min_length || n.max_length) length_nodes.push_back(id);
     }
-    if (lo || hi) {
+    (void)big;  // a large automaton times a length counter is slow to build (email with
+                // maxLength: ~0.3 s) but checking the length only at the close would let the
+                // model write past it into a dead end; liveness wins.
+    if (n_patterns == 1 && format && !values && !lo && !hi) {
+      // One format alone: its quoted automaton is built once per process.
+      auto quoted = quoted_format_dfa(*format);
+      if (!quoted.ok()) return quoted.status();
+      parts.push_back(*quoted);
+      n_patterns = -1;
+    }
+    for (int32_t id : alt.typed) {
+      if (n_patterns < 0) break;
+      const SchemaNode& n = nodes[id];
+      for (int32_t d : {n.pattern_dfa, n.format_dfa}) {
+        if (d >= 0) TROIKA_RETURN_IF_ERROR(narrow(schema_.dfas[d], {id}));
+      }
+    }
+    if (n_patterns >= 0 && (lo || hi)) {
       auto len = length_dfa(lo.value_or(0), hi.value_or(-1));
       if (len.ok()) {
         TROIKA_RETURN_IF_ERROR(narrow(*len, length_nodes));
@@ -220,10 +258,12 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
         sh.whole.insert(sh.whole.end(), length_nodes.begin(), length_nodes.end());
       }
     }
-    if (values) TROIKA_RETURN_IF_ERROR(narrow(Dfa::literals(enum_strings), {enum_node}));
-    auto quoted = json_string_dfa(value);
-    if (!quoted.ok()) return quoted.status();
-    parts.push_back(std::move(*quoted));
+    if (n_patterns >= 0) {
+      if (values) TROIKA_RETURN_IF_ERROR(narrow(Dfa::literals(enum_strings), {enum_node}));
+      auto quoted = json_string_dfa(value);
+      if (!quoted.ok()) return quoted.status();
+      parts.push_back(std::move(*quoted));
+    }
   }
   // Numbers.
   if (types & (kInteger | kNumber)) {

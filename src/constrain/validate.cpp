@@ -105,9 +105,24 @@ bool decimal_parts(double d, __int128& digits, int& exp10) {
   return true;
 }
 
+bool multiple_of_decimal(double x, double m);
+
+// Integers are judged on their exact value (a double would round past 2^53).
+bool multiple_of(const Json& v, double m) {
+  if ((v.is_number_integer() || v.is_number_unsigned()) && std::floor(m) == m && m < 9.0e18) {
+    const auto d = static_cast<unsigned long long>(m);
+    if (v.is_number_unsigned()) return v.get<unsigned long long>() % d == 0;
+    long long i = v.get<long long>();
+    unsigned long long a = i < 0 ? 0ull - static_cast<unsigned long long>(i)
+                                 : static_cast<unsigned long long>(i);
+    return a % d == 0;
+  }
+  return multiple_of_decimal(v.get<double>(), m);
+}
+
 // x is a multiple of m exactly in decimal (1e-8 divides every integer; 0.1 divides 0.3), the way
 // the specification means it; doubles alone get both cases wrong for large quotients.
-bool multiple_of(double x, double m) {
+bool multiple_of_decimal(double x, double m) {
   if (!std::isfinite(x)) return false;
   if (x == 0) return true;
   __int128 bx, bm;
@@ -195,7 +210,7 @@ class Validator {
                       short_text(v) + (n.is_const ? " is not the constant" : " is not in the enum"))))
         return false;
     }
-    if (v.is_number() && !check(number(n, v.get<double>(), path))) return false;
+    if (v.is_number() && !check(number(n, v, path))) return false;
     if (v.is_string() && !check(string(n, v.get_ref<const std::string&>(), path))) return false;
     if (v.is_array() && !check(array(n, v, path, depth, ev))) return false;
     if (v.is_object() && !check(object(n, v, path, depth, ev))) return false;
@@ -231,7 +246,8 @@ class Validator {
     return r;
   }
 
-  bool number(const SchemaNode& n, double x, const std::string& path) {
+  bool number(const SchemaNode& n, const Json& value, const std::string& path) {
+    const double x = value.get<double>();
     std::string p = n.pointer;
     auto num = [](double d) { return canonical_dump(Json(d)); };
     if (n.minimum && x < *n.minimum)
@@ -244,7 +260,7 @@ class Validator {
     if (n.exclusive_maximum && x >= *n.exclusive_maximum)
       return fail(path, p + "/exclusiveMaximum",
                   num(x) + " is not less than " + num(*n.exclusive_maximum));
-    if (n.multiple_of && !multiple_of(x, *n.multiple_of))
+    if (n.multiple_of && !multiple_of(value, *n.multiple_of))
       return fail(path, p + "/multipleOf",
                   num(x) + " is not a multiple of " + num(*n.multiple_of));
     return true;
