@@ -97,7 +97,13 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(map(float,
 f=$(median "${free[@]}"); c=$(median "${nojf[@]}"); cj=$(median "${constrained[@]}")
 o=$(median "${ours_ms[@]}"); t=$(median "${theirs_ms[@]}"); ttps=$(median "${theirs_tps[@]}")
 echo "troika output: $(cat "$work/out.json")"
-echo "llama-server output: $(field "$(server_request)" text)"
+field "$(server_request)" text > "$work/anchor.json"
+echo "llama-server output: $(cat "$work/anchor.json")"
+if "$troika" validate --schema "$work/schema.json" "$work/anchor.json" >/dev/null 2>"$work/anchor.err"; then
+  echo "llama-server output is schema-valid"
+else
+  echo "llama-server output is NOT schema-valid: $(grep -v '^troika: error' "$work/anchor.err" | tr -s ' ' | head -3 | tr '\n' ';')"
+fi
 printf '\n%-52s %12s %12s %8s\n' "end to end (llama 256x4 f16, 128k vocab)" "value" "anchor" "ratio"
 printf '%-52s %12.1f %12.1f %8.3f\n' "constrained t/s, no jump-forward / free t/s" "$c" "$f" "$(python3 -c "print($c/$f)")"
 printf '%-52s %12.1f %12.1f %8.3f\n' "llama-server constrained t/s / troika free t/s" "$ttps" "$f" "$(python3 -c "print($ttps/$f)")"
