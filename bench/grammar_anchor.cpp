@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "constrain/schema_compile.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
 #include "llama.h"
-#include "constrain/schema_compile.h"
 
 namespace {
 
@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
       ++converted;
       for (const auto& t : c["tests"]) {
         if (!t.value("valid", false) || mask_us.size() >= max_masks) continue;
-        std::string text = troika::constrain::canonical_dump(troika::constrain::Json::parse(t["data"].dump()));
+        std::string text =
+            troika::constrain::canonical_dump(troika::constrain::Json::parse(t["data"].dump()));
         std::vector<llama_token> toks(text.size() + 8);
         int n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), toks.data(),
                                static_cast<int32_t>(toks.size()), false, false);

@@ -103,9 +103,9 @@ struct ConstraintOptions {
 
 // Counters of a constraint, shared with its clones (the scheduler runs clones).
 struct ConstraintStats {
-  int64_t masks = 0;          // fill_mask calls
+  int64_t masks = 0;  // fill_mask calls
   int64_t mask_cache_hits = 0;
-  double mask_us = 0;         // total time in fill_mask
+  double mask_us = 0;  // total time in fill_mask
   double max_mask_us = 0;
   int64_t forced_tokens = 0;  // tokens returned by forced()
 };
@@ -130,8 +130,8 @@ Result<std::unique_ptr<TextConstraint>> json_constraint(std::shared_ptr<const Sc
                                                         std::shared_ptr<const TokenIndex> index,
                                                         const ConstraintOptions& options = {});
 // Any JSON value (the schema `true`).
-Result<std::unique_ptr<TextConstraint>> any_json_constraint(
-    std::shared_ptr<const TokenIndex> index, const ConstraintOptions& options = {});
+Result<std::unique_ptr<TextConstraint>> any_json_constraint(std::shared_ptr<const TokenIndex> index,
+                                                            const ConstraintOptions& options = {});
 // Text that matches an ECMA-262 regular expression in full (see the regex subset in
 // docs/constrain.md). Errors: invalid_argument / unimplemented for the pattern.
 Result<std::unique_ptr<TextConstraint>> regex_constraint(std::string_view pattern,

@@ -112,9 +112,8 @@ int run_json(const JsonFlags& f) {
         {"forced_tokens", st.forced_tokens},
         {"prompt_ms", res->prompt_ms},
         {"gen_ms", res->gen_ms},
-        {"gen_tokens_per_s", res->gen_ms > 0 ? 1000.0 * static_cast<double>(sample.tokens.size()) /
-                                                   res->gen_ms
-                                             : 0.0},
+        {"gen_tokens_per_s",
+         res->gen_ms > 0 ? 1000.0 * static_cast<double>(sample.tokens.size()) / res->gen_ms : 0.0},
         {"masks", st.masks},
         {"mask_us_mean", st.masks ? st.mask_us / static_cast<double>(st.masks) : 0.0},
         {"mask_us_max", st.max_mask_us}};
@@ -177,8 +176,8 @@ void add_constrain_commands(CLI::App& app, int* exit_code) {
       }
       auto errors = (*s)->validate(*text);
       if (!errors.ok()) {
-        *exit_code = report(Status(errors.status().code(), *data + ": " +
-                                                               errors.status().message()));
+        *exit_code =
+            report(Status(errors.status().code(), *data + ": " + errors.status().message()));
         return;
       }
       if (errors->empty()) {

@@ -157,9 +157,9 @@ Result<AcceptorReport> run_acceptor(const std::vector<std::string>& paths,
       std::string name = f.filename().string() + ": " + c.value("description", "");
       auto t0 = Clock::now();
       auto schema = Schema::compile(c["schema"].dump(), so);
-      Result<std::unique_ptr<TextConstraint>> probe = schema.ok()
-          ? json_constraint(*schema, *index)
-          : Result<std::unique_ptr<TextConstraint>>(schema.status());
+      Result<std::unique_ptr<TextConstraint>> probe =
+          schema.ok() ? json_constraint(*schema, *index)
+                      : Result<std::unique_ptr<TextConstraint>>(schema.status());
       double us = since_us(t0);
       if (!probe.ok() && !(schema.ok() && probe.status().code() == Code::kInvalidArgument)) {
         if (probe.status().code() == Code::kUnimplemented ||
@@ -174,8 +174,8 @@ Result<AcceptorReport> run_acceptor(const std::vector<std::string>& paths,
       }
       compile_us.push_back(us);
       // A schema that accepts nothing: every instance must be invalid.
-      const bool rejects_all = !probe.ok() && probe.status().code() == Code::kInvalidArgument &&
-                               schema.ok();
+      const bool rejects_all =
+          !probe.ok() && probe.status().code() == Code::kInvalidArgument && schema.ok();
       for (const auto& t : c["tests"]) {
         if (rejects_all) {
           if (t.value("valid", false)) {
@@ -201,12 +201,12 @@ Result<AcceptorReport> run_acceptor(const std::vector<std::string>& paths,
           ++r.pass;
         } else if (w.accepted) {
           ++r.false_accept;
-          r.failures.push_back(name + " / " + t.value("description", "") +
-                               ": false accept of " + text);
+          r.failures.push_back(name + " / " + t.value("description", "") + ": false accept of " +
+                               text);
         } else {
           ++r.false_reject;
-          r.failures.push_back(name + " / " + t.value("description", "") +
-                               ": false reject at " + w.where);
+          r.failures.push_back(name + " / " + t.value("description", "") + ": false reject at " +
+                               w.where);
         }
       }
     }

@@ -30,7 +30,7 @@ struct AcceptorReport {
   int64_t masks = 0;
   std::vector<std::string> failures;  // "file: case / test: false accept|false reject ..."
   std::vector<std::pair<double, std::string>> slowest;  // the 10 slowest masks (us, where)
-  std::string to_json() const;        // the one-line summary constrain-bench prints
+  std::string to_json() const;  // the one-line summary constrain-bench prints
 };
 
 // Reads files in the JSON-Schema-Test-Suite layout (an array of {schema, tests}) or the

@@ -14,11 +14,11 @@ namespace {
 
 std::shared_ptr<const TokenIndex> small_vocab() {
   std::vector<std::string> pieces = {
-      "<eos>", "{",  "}",   "[",    "]",     ",",    ":",     "\"",    "\":",  "\",", "\"}",
-      "{\"",   "a",  "b",   "ab",   "name",  "age",  "\"name", "\"age", "tags", "\"tags",
-      "0",     "1",  "2",   "12",   "-",     ".",    "5",     "e",     "true", "false",
-      "null",  "tr", "ue",  "nu",   "\\",    "n",    "\"\\",  " ",     "\n",   "é",
-      "x",     "y",  "1.5", "\":\"", "\"]",  "],",   "},",    "@",     "id",   "\"id"};
+      "<eos>", "{",   "}",  "[",  "]",    ",",   ":",      "\"",    "\":",   "\",",    "\"}",
+      "{\"",   "a",   "b",  "ab", "name", "age", "\"name", "\"age", "tags",  "\"tags", "0",
+      "1",     "2",   "12", "-",  ".",    "5",   "e",      "true",  "false", "null",   "tr",
+      "ue",    "nu",  "\\", "n",  "\"\\", " ",   "\n",     "é",     "x",     "y",      "1.5",
+      "\":\"", "\"]", "],", "},", "@",    "id",  "\"id"};
   return TokenIndex::from_pieces(pieces, {0});
 }
 
@@ -39,8 +39,7 @@ void expect_exact_mask(TextConstraint& c, const TokenIndex& index) {
   for (engine::Token t = 0; t < index.n_vocab(); ++t) {
     auto probe = c.clone();
     bool ok = probe->advance(t).ok();
-    EXPECT_EQ(mask.allows(t), ok) << "token '" << index.piece(t) << "' after '" << c.text()
-                                  << "'";
+    EXPECT_EQ(mask.allows(t), ok) << "token '" << index.piece(t) << "' after '" << c.text() << "'";
   }
 }
 
@@ -110,8 +109,8 @@ TEST(ConstrainTest, RandomWalksEndInValidJson) {
       ++completed;
       auto errors = (*schema)->validate(c->text());
       ASSERT_TRUE(errors.ok()) << "not JSON: " << c->text() << " for " << s;
-      EXPECT_TRUE(errors->empty()) << c->text() << " accepted for " << s << ": "
-                                   << (*errors)[0].message;
+      EXPECT_TRUE(errors->empty())
+          << c->text() << " accepted for " << s << ": " << (*errors)[0].message;
     }
     EXPECT_GT(completed, 10) << s;
   }
@@ -125,21 +124,34 @@ TEST(ConstrainTest, AcceptsValidInstancesByteByByte) {
     bool valid;
   };
   const std::vector<Case> cases = {
-      {0, R"({"name":"ab","age":12})", true},   {0, R"({"age":0,"name":""})", true},
-      {0, R"({"name":"abcd","age":1})", false}, {0, R"({"name":"a","age":121})", false},
-      {0, R"({"name":"a"})", false},            {0, R"({"name":"a","age":1,"x":1})", false},
+      {0, R"({"name":"ab","age":12})", true},
+      {0, R"({"age":0,"name":""})", true},
+      {0, R"({"name":"abcd","age":1})", false},
+      {0, R"({"name":"a","age":121})", false},
+      {0, R"({"name":"a"})", false},
+      {0, R"({"name":"a","age":1,"x":1})", false},
       {0, R"({"name":"a","name":"b","age":1})", false},
-      {1, R"(["a",12,null])", true},            {1, R"(["a","a"])", false},
-      {1, R"([])", false},                      {1, R"(["a","b",12,true])", false},
-      {2, R"("aaa")", true},                    {2, R"(12)", true},
-      {2, R"(13)", false},                      {2, R"("ab")", false},
-      {2, R"(null)", true},                     {3, R"({"tags":["x"],"ok":true})", true},
-      {3, R"({})", false},                      {3, R"({"a":true,"b":false,"c":true})", false},
-      {3, R"({"a":1})", false},                 {4, R"({"id":1,"name":{"id":2}})", true},
+      {1, R"(["a",12,null])", true},
+      {1, R"(["a","a"])", false},
+      {1, R"([])", false},
+      {1, R"(["a","b",12,true])", false},
+      {2, R"("aaa")", true},
+      {2, R"(12)", true},
+      {2, R"(13)", false},
+      {2, R"("ab")", false},
+      {2, R"(null)", true},
+      {3, R"({"tags":["x"],"ok":true})", true},
+      {3, R"({})", false},
+      {3, R"({"a":true,"b":false,"c":true})", false},
+      {3, R"({"a":1})", false},
+      {4, R"({"id":1,"name":{"id":2}})", true},
       {4, R"({"id":1,"name":{"name":{"id":3}}})", false},
-      {5, R"(9)", true},                        {5, R"(12)", false},
-      {5, R"(16)", true},                       {6, R"(12)", true},
-      {6, R"("a")", false},                     {7, R"([{"a":[1,2.5e-3,"\n"]},null])", true},
+      {5, R"(9)", true},
+      {5, R"(12)", false},
+      {5, R"(16)", true},
+      {6, R"(12)", true},
+      {6, R"("a")", false},
+      {7, R"([{"a":[1,2.5e-3,"\n"]},null])", true},
   };
   for (const auto& k : cases) {
     auto c = make(kSchemas[k.schema], index);

@@ -41,8 +41,8 @@ class Grammar {
   const LexEntry& lex(int32_t dfa, int32_t q);
   void lex_dfs(LexEntry& e, const Dfa& dfa, int32_t d, uint32_t node, int32_t q);
   void walk(uint32_t node, size_t depth, std::string& text, uint32_t* words);
-  void walk_lex(uint32_t node, size_t depth, const MatchState::Lexeme& lx, int32_t q,
-                size_t from, std::string& text, uint32_t* words);
+  void walk_lex(uint32_t node, size_t depth, const MatchState::Lexeme& lx, int32_t q, size_t from,
+                std::string& text, uint32_t* words);
   bool materialize(size_t depth, const MatchState::Lexeme& lx, int32_t q, size_t from,
                    std::string& text);
   void mark(uint32_t node, uint32_t* words) const;

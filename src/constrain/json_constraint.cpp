@@ -40,8 +40,8 @@ class GrammarConstraint : public TextConstraint {
     }
     if (index.is_eog(token)) {
       if (!state_.can_end(g_->table(), text_)) {
-        return invalid_argument("end of generation before the output is complete: '" +
-                                tail() + "'");
+        return invalid_argument("end of generation before the output is complete: '" + tail() +
+                                "'");
       }
       ended_ = true;
       return Status::Ok();
@@ -203,8 +203,8 @@ Result<std::unique_ptr<TextConstraint>> json_constraint(std::shared_ptr<const Sc
       new GrammarConstraint(std::move(g), std::move(*s), options.jump_forward));
 }
 
-Result<std::unique_ptr<TextConstraint>> any_json_constraint(
-    std::shared_ptr<const TokenIndex> index, const ConstraintOptions& options) {
+Result<std::unique_ptr<TextConstraint>> any_json_constraint(std::shared_ptr<const TokenIndex> index,
+                                                            const ConstraintOptions& options) {
   return json_constraint(true_schema(), std::move(index), options);
 }
 
@@ -213,12 +213,12 @@ Result<std::unique_ptr<TextConstraint>> regex_constraint(std::string_view patter
   if (!index) return invalid_argument("regex_constraint needs a vocabulary");
   auto dfa = regex_full_dfa(pattern);
   if (!dfa.ok()) return dfa.status();
-  if (dfa->empty()) return invalid_argument("the pattern '" + std::string(pattern) +
-                                            "' matches no string");
+  if (dfa->empty())
+    return invalid_argument("the pattern '" + std::string(pattern) + "' matches no string");
   MatcherOptions m;
   m.raw = true;
-  auto g = std::make_shared<Grammar>(true_schema(), true_schema()->impl().compiled,
-                                     std::move(index), m);
+  auto g =
+      std::make_shared<Grammar>(true_schema(), true_schema()->impl().compiled, std::move(index), m);
   g->table().set_raw_root(std::move(*dfa));
   auto s = MatchState::start(g->table(), g->options());
   if (!s.ok()) return s.status();

@@ -69,32 +69,43 @@ bool MatchState::may_step(uint8_t b) const {
            c == 'f' || c == 'n';
   };
   switch (l.kind) {
-    case kDone: return false;
-    case kValue: return value_start(b);
-    case kScalar: return true;
+    case kDone:
+      return false;
+    case kValue:
+      return value_start(b);
+    case kScalar:
+      return true;
     case kObject:
       switch (l.phase) {
-        case kOpen: return b == '"' || b == '}';
-        case kNext: return b == '"';
-        case kKey: return true;
-        case kColon: return b == ':';
-        case kAfter: return b == ',' || b == '}';
-        default: return false;
+        case kOpen:
+          return b == '"' || b == '}';
+        case kNext:
+          return b == '"';
+        case kKey:
+          return true;
+        case kColon:
+          return b == ':';
+        case kAfter:
+          return b == ',' || b == '}';
+        default:
+          return false;
       }
     case kArray:
       switch (l.phase) {
-        case kOpen: return b == ']' || value_start(b);
-        case kNext: return value_start(b);
-        case kAfter: return b == ',' || b == ']';
-        default: return false;
+        case kOpen:
+          return b == ']' || value_start(b);
+        case kNext:
+          return value_start(b);
+        case kAfter:
+          return b == ',' || b == ']';
+        default:
+          return false;
       }
   }
   return true;
 }
 
-bool MatchState::whitespace_ok(const Level&) const {
-  return ws_run_ < options_.max_whitespace;
-}
+bool MatchState::whitespace_ok(const Level&) const { return ws_run_ < options_.max_whitespace; }
 
 // Removes the alternatives of the top level marked in `dead`; false when none is left.
 bool MatchState::kill_if(const Marks& dead) {
@@ -258,8 +269,7 @@ bool MatchState::value_start(ShapeTable& t, uint8_t b, std::string_view text) {
   return true;
 }
 
-bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view text,
-                        bool& consumed) {
+bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view text, bool& consumed) {
   const bool key = l.kind == kObject;
   const int32_t pos = static_cast<int32_t>(text.size()) - 1;
   bool any = false;
@@ -341,8 +351,13 @@ bool MatchState::push_children(ShapeTable& t, int32_t index, const std::string* 
   if (!kill_if(dead)) return false;
   Level& top = levels_.back();
   top.phase = kMember;
-  Level child{kValue, kOpen, top.alt_end, top.alt_end + static_cast<int32_t>(children.size()),
-              0, 0, static_cast<int32_t>(keys_.size())};
+  Level child{kValue,
+              kOpen,
+              top.alt_end,
+              top.alt_end + static_cast<int32_t>(children.size()),
+              0,
+              0,
+              static_cast<int32_t>(keys_.size())};
   for (auto& c : children) {
     c.parent = new_index[c.parent];
     alts_.push_back(c);

@@ -31,8 +31,10 @@ struct MatcherOptions {
 class Marks {
  public:
   explicit Marks(size_t n, uint8_t value = 0) : n_(n) {
-    if (n > kInline) heap_.assign(n, value);
-    else std::fill(inline_, inline_ + n, value);
+    if (n > kInline)
+      heap_.assign(n, value);
+    else
+      std::fill(inline_, inline_ + n, value);
   }
   uint8_t& operator[](size_t i) { return n_ > kInline ? heap_[i] : inline_[i]; }
   uint8_t operator[](size_t i) const { return n_ > kInline ? heap_[i] : inline_[i]; }
@@ -59,12 +61,12 @@ class MatchState {
  public:
   enum Kind : uint8_t { kValue, kScalar, kObject, kArray, kDone };
   enum Phase : uint8_t {
-    kOpen,       // just after '{' or '['
-    kKey,        // reading an object key (its DFA in the alternatives)
-    kColon,      // key read, ':' next
-    kMember,     // a member's or item's value is open above this level
-    kAfter,      // after a member or item: ',' or the closing bracket
-    kNext,       // after ',': a key or an item
+    kOpen,    // just after '{' or '['
+    kKey,     // reading an object key (its DFA in the alternatives)
+    kColon,   // key read, ':' next
+    kMember,  // a member's or item's value is open above this level
+    kAfter,   // after a member or item: ',' or the closing bracket
+    kNext,    // after ',': a key or an item
   };
   struct Alt {
     int32_t shape;
@@ -106,7 +108,7 @@ class MatchState {
     int32_t q = -1;    // its state after `text`
     bool uniform = true;
     int32_t begin = 0;  // offset of the lexeme's first byte
-    bool key = false;   // an object key (its end offset is kept, so exits are not shared)
+    bool key = false;   // an object key rather than a scalar value
   };
   Lexeme lexeme(ShapeTable& table, std::string_view text) const;
   // REQUIRES: lexeme().uniform. Sets the DFA state of every alternative.

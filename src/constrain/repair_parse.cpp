@@ -280,6 +280,45 @@ bool Parser::closes_enclosing(char closer) const {
   return open_.size() >= 2 && open_.rfind(opener, open_.size() - 2) != npos;
 }
 
+Parser::Separator Parser::separator(char close, bool& after_element, size_t& comma_at) {
+  skip_ignorable();
+  if (at_end()) {
+    note_truncated();
+    return Separator::kClosed;
+  }
+  const int c = peek();
+  if (c == close) {
+    if (comma_at != npos) fix("removed a trailing comma" + at(comma_at));
+    ++pos_;
+    return Separator::kClosed;
+  }
+  if (c == '}' || c == ']' || c == ')') {
+    if (closes_enclosing(static_cast<char>(c))) {
+      fix(std::string("inserted a missing '") + close + "'" + at(pos_));
+      return Separator::kClosed;
+    }
+    fix(std::string("removed a stray '") + static_cast<char>(c) + "'" + at(pos_));
+    ++pos_;
+    return Separator::kSkipped;
+  }
+  if (c == ',') {
+    if (after_element) {
+      comma_at = pos_;
+    } else {
+      fix("removed a stray comma" + at(pos_));
+    }
+    after_element = false;
+    ++pos_;
+    return Separator::kSkipped;
+  }
+  if (skip_ellipsis()) {
+    comma_at = npos;
+    return Separator::kSkipped;
+  }
+  if (after_element) fix("inserted a missing comma" + at(pos_));
+  return Separator::kElement;
+}
+
 Parser::Outcome Parser::parse_object(Json& out) {
   if (open_.size() >= kMaxDepth) {
     fatal_ = true;
@@ -296,41 +335,9 @@ Parser::Outcome Parser::parse_object(Json& out) {
   size_t comma_at = npos;
   Outcome result = Outcome::kValue;
   while (true) {
-    skip_ignorable();
-    if (at_end()) {
-      note_truncated();
-      break;
-    }
-    const int c = peek();
-    if (c == '}') {
-      if (comma_at != npos) fix("removed a trailing comma" + at(comma_at));
-      ++pos_;
-      break;
-    }
-    if (c == ']' || c == ')') {
-      if (closes_enclosing(static_cast<char>(c))) {
-        fix("inserted a missing '}'" + at(pos_));
-        break;
-      }
-      fix(std::string("removed a stray '") + static_cast<char>(c) + "'" + at(pos_));
-      ++pos_;
-      continue;
-    }
-    if (c == ',') {
-      if (after_member) {
-        comma_at = pos_;
-      } else {
-        fix("removed a stray comma" + at(pos_));
-      }
-      after_member = false;
-      ++pos_;
-      continue;
-    }
-    if (skip_ellipsis()) {
-      comma_at = npos;
-      continue;
-    }
-    if (after_member) fix("inserted a missing comma" + at(pos_));
+    const Separator sep = separator('}', after_member, comma_at);
+    if (sep == Separator::kClosed) break;
+    if (sep == Separator::kSkipped) continue;
     std::string key;
     if (!parse_key(key)) {
       result = fail("expected a key" + at(pos_) + " in the object that opens" + at(open_at));
@@ -382,41 +389,9 @@ Parser::Outcome Parser::parse_array(Json& out) {
   size_t comma_at = npos;
   Outcome result = Outcome::kValue;
   while (true) {
-    skip_ignorable();
-    if (at_end()) {
-      note_truncated();
-      break;
-    }
-    const int c = peek();
-    if (c == ']') {
-      if (comma_at != npos) fix("removed a trailing comma" + at(comma_at));
-      ++pos_;
-      break;
-    }
-    if (c == '}' || c == ')') {
-      if (closes_enclosing(static_cast<char>(c))) {
-        fix("inserted a missing ']'" + at(pos_));
-        break;
-      }
-      fix(std::string("removed a stray '") + static_cast<char>(c) + "'" + at(pos_));
-      ++pos_;
-      continue;
-    }
-    if (c == ',') {
-      if (after_item) {
-        comma_at = pos_;
-      } else {
-        fix("removed a stray comma" + at(pos_));
-      }
-      after_item = false;
-      ++pos_;
-      continue;
-    }
-    if (skip_ellipsis()) {
-      comma_at = npos;
-      continue;
-    }
-    if (after_item) fix("inserted a missing comma" + at(pos_));
+    const Separator sep = separator(']', after_item, comma_at);
+    if (sep == Separator::kClosed) break;
+    if (sep == Separator::kSkipped) continue;
     Json item;
     const Outcome o = parse_value(item);
     if (o == Outcome::kFailed) {

@@ -76,6 +76,10 @@ class Parser {
   Outcome parse_value(Json& out, bool bare_text_ok = false);
   Outcome parse_object(Json& out);
   Outcome parse_array(Json& out);
+  // Between the members or items of a container closed by `close`: handles the end of input,
+  // the closing bracket, stray closers, commas and ellipses. kElement: an element starts here.
+  enum class Separator { kClosed, kSkipped, kElement };
+  Separator separator(char close, bool& after_element, size_t& comma_at);
   Outcome parse_string_value(Json& out);
   void parse_string(bool key, std::string& out);
   void parse_escape(std::string& out);

@@ -13,29 +13,16 @@ namespace {
 
 // Keywords without assertion semantics (annotations, metadata); they are accepted and ignored.
 const std::set<std::string> kAnnotations = {
-    "$schema", "$id",      "$anchor",  "$comment",  "$defs",       "definitions",
-    "title",   "description", "default", "examples", "deprecated", "readOnly",
-    "writeOnly", "contentMediaType", "contentEncoding", "contentSchema", "$dynamicAnchor"};
+    "$schema",       "$id",           "$anchor",     "$comment",         "$defs",
+    "definitions",   "title",         "description", "default",          "examples",
+    "deprecated",    "readOnly",      "writeOnly",   "contentMediaType", "contentEncoding",
+    "contentSchema", "$dynamicAnchor"};
 
 // Assertion or applicator keywords the engine does not implement: refused, never ignored.
 const std::set<std::string> kRefused = {"$recursiveRef", "$recursiveAnchor", "$vocabulary"};
 
-const std::set<std::string> kFormats = {"date",  "time", "date-time", "uuid",    "email",
-                                        "ipv4",  "ipv6", "uri",       "hostname"};
-
-std::string escape_pointer_token(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (c == '~') {
-      r += "~0";
-    } else if (c == '/') {
-      r += "~1";
-    } else {
-      r += c;
-    }
-  }
-  return r;
-}
+const std::set<std::string> kFormats = {"date", "time", "date-time", "uuid",    "email",
+                                        "ipv4", "ipv6", "uri",       "hostname"};
 
 class Compiler {
  public:
@@ -69,8 +56,8 @@ class Compiler {
                          "the schema without it");
   }
   Status bad(const std::string& pointer, const std::string& what) {
-    return invalid_argument("invalid schema at '" + (pointer.empty() ? "#" : pointer) + "': " +
-                            what);
+    return invalid_argument("invalid schema at '" + (pointer.empty() ? "#" : pointer) +
+                            "': " + what);
   }
 
   // Registers `uri` (absolute or document-relative, no trailing '#') for node `id`.
@@ -186,8 +173,8 @@ class Compiler {
       auto one_type = [&](const Json& x) -> Status {
         if (!x.is_string()) return bad(kp, "type must be a string or an array of strings");
         static const std::unordered_map<std::string, uint8_t> kTypes = {
-            {"null", kNull},   {"boolean", kBoolean}, {"integer", kInteger}, {"number", kNumber},
-            {"string", kString}, {"array", kArray},   {"object", kObject}};
+            {"null", kNull},     {"boolean", kBoolean}, {"integer", kInteger}, {"number", kNumber},
+            {"string", kString}, {"array", kArray},     {"object", kObject}};
         auto it = kTypes.find(x.get<std::string>());
         if (it == kTypes.end()) return bad(kp, "unknown type '" + x.get<std::string>() + "'");
         t |= it->second;
@@ -230,8 +217,7 @@ class Compiler {
       if (!v.is_string()) return bad(kp, "pattern must be a string");
       auto d = regex_dfa(v.get<std::string>(), limits_);
       if (!d.ok()) {
-        return Status(d.status().code(),
-                      "pattern at '" + kp + "': " + d.status().message());
+        return Status(d.status().code(), "pattern at '" + kp + "': " + d.status().message());
       }
       node().pattern = v.get<std::string>();
       node().pattern_dfa = add_dfa(std::move(*d));
@@ -291,8 +277,8 @@ class Compiler {
         } else {
           auto d = regex_dfa(k, limits_);
           if (!d.ok()) {
-            return Status(d.status().code(), "patternProperties key at '" + kp +
-                                                 "': " + d.status().message());
+            return Status(d.status().code(),
+                          "patternProperties key at '" + kp + "': " + d.status().message());
           }
           node().pattern_properties.push_back({k, add_dfa(std::move(*d)), *r});
         }

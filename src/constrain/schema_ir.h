@@ -36,11 +36,11 @@ struct PatternProperty {
 };
 
 struct SchemaNode {
-  std::string pointer;         // where it sits in the schema document ("" is the root)
-  bool boolean = false;        // a `true`/`false` schema
+  std::string pointer;   // where it sits in the schema document ("" is the root)
+  bool boolean = false;  // a `true`/`false` schema
   bool boolean_value = true;
 
-  uint8_t types = kAnyType;    // after `type`; kAnyType when absent
+  uint8_t types = kAnyType;  // after `type`; kAnyType when absent
   bool has_type = false;
 
   // enum / const (const is an enum of one, remembered for messages)
@@ -80,13 +80,13 @@ struct SchemaNode {
   std::vector<int32_t> all_of, any_of, one_of;
   int32_t not_schema = -1;
   int32_t if_schema = -1, then_schema = -1, else_schema = -1;
-  int32_t ref = -1;         // resolved target
-  std::string ref_text;     // as written, for messages
-  bool ref_only = false;    // draft-07: $ref makes the siblings ignored
-  int32_t dynamic_ref = -1;         // $dynamicRef, statically resolved
-  std::string dynamic_ref_anchor;   // its plain-name fragment ("" for a JSON pointer)
-  std::string dynamic_anchor;       // this node's $dynamicAnchor
-  std::string base;                 // the base URI of the resource this node belongs to
+  int32_t ref = -1;                // resolved target
+  std::string ref_text;            // as written, for messages
+  bool ref_only = false;           // draft-07: $ref makes the siblings ignored
+  int32_t dynamic_ref = -1;        // $dynamicRef, statically resolved
+  std::string dynamic_ref_anchor;  // its plain-name fragment ("" for a JSON pointer)
+  std::string dynamic_anchor;      // this node's $dynamicAnchor
+  std::string base;                // the base URI of the resource this node belongs to
   int32_t unevaluated_properties = -1, unevaluated_items = -1;
 
   // True when some keyword here can only be checked on the complete value (the matcher then
@@ -96,10 +96,10 @@ struct SchemaNode {
 
 struct CompiledSchema {
   Draft draft = Draft::k202012;
-  bool uses_unevaluated = false;   // validation must collect evaluated properties and items
-  bool uses_dynamic_ref = false;   // validation must track the dynamic scope
+  bool uses_unevaluated = false;  // validation must collect evaluated properties and items
+  bool uses_dynamic_ref = false;  // validation must track the dynamic scope
   std::map<std::pair<std::string, std::string>, int32_t> dynamic_anchors;  // (base, name)
-  std::vector<SchemaNode> nodes;  // nodes[0] is the root
+  std::vector<SchemaNode> nodes;                                           // nodes[0] is the root
   std::vector<Dfa> dfas;
 };
 

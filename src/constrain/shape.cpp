@@ -28,8 +28,7 @@ bool has_array_keywords(const SchemaNode& n) {
 bool has_own_typed(const SchemaNode& n) {
   return n.has_type || n.has_enum || n.minimum || n.maximum || n.exclusive_minimum ||
          n.exclusive_maximum || n.multiple_of || n.min_length || n.max_length ||
-         n.pattern_dfa >= 0 || n.format_dfa >= 0 || has_object_keywords(n) ||
-         has_array_keywords(n);
+         n.pattern_dfa >= 0 || n.format_dfa >= 0 || has_object_keywords(n) || has_array_keywords(n);
 }
 
 bool is_false(const CompiledSchema& s, int32_t id) {
@@ -46,7 +45,8 @@ std::optional<int64_t> as_int64(double d) {
 // Numbers the constraint writes: at most 16 integer and 16 fraction digits and a two-digit
 // exponent, so every accepted number is a finite double (JSON's grammar alone allows 1e999).
 const Dfa& bounded_number_dfa() {
-  static const Dfa d = *regex_full_dfa("-?(0|[1-9][0-9]{0,15})(\\.[0-9]{1,16})?([eE][+-]?[0-9]{1,2})?");
+  static const Dfa d =
+      *regex_full_dfa("-?(0|[1-9][0-9]{0,15})(\\.[0-9]{1,16})?([eE][+-]?[0-9]{1,2})?");
   return d;
 }
 constexpr int64_t kMaxWrittenInteger = 999999999999999999;  // 18 digits
@@ -309,15 +309,16 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
       bound(n.exclusive_minimum, true, true);
       bound(n.maximum, false, false);
       bound(n.exclusive_maximum, false, true);
-      if (inexact && (n.minimum || n.maximum || n.exclusive_minimum || n.exclusive_maximum ||
-                      n.multiple_of)) {
+      if (inexact &&
+          (n.minimum || n.maximum || n.exclusive_minimum || n.exclusive_maximum || n.multiple_of)) {
         sh.whole.push_back(id);
       }
     }
     Dfa num;
     if (integral) {
       if (step > 1000000) step = 0;
-      auto r = json_integer_dfa(lo.value_or(-kMaxWrittenInteger), hi.value_or(kMaxWrittenInteger), step);
+      auto r =
+          json_integer_dfa(lo.value_or(-kMaxWrittenInteger), hi.value_or(kMaxWrittenInteger), step);
       if (!r.ok()) return r.status();
       num = std::move(*r);
     } else {
@@ -365,8 +366,8 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
       sh.obj_nodes.push_back(id);
       if (n.min_properties) sh.min_props = std::max(sh.min_props, *n.min_properties);
       if (n.max_properties) {
-        sh.max_props = sh.max_props < 0 ? *n.max_properties
-                                        : std::min(sh.max_props, *n.max_properties);
+        sh.max_props =
+            sh.max_props < 0 ? *n.max_properties : std::min(sh.max_props, *n.max_properties);
       }
       for (const auto& r : n.required) sh.required_hashes.push_back(hash_key(r));
       if (is_false(schema_, n.additional_properties)) {
@@ -609,15 +610,16 @@ Result<std::vector<int32_t>> ShapeTable::item(int32_t shape, int64_t index) {
   const Shape& sh = *shapes_[shape];
   // Past every tuple, all indexes share one answer: cache them under one key.
   size_t longest = 0;
-  for (int32_t id : sh.arr_nodes) longest = std::max(longest, schema_.nodes[id].prefix_items.size());
+  for (int32_t id : sh.arr_nodes)
+    longest = std::max(longest, schema_.nodes[id].prefix_items.size());
   int64_t slot = std::min<int64_t>(index, static_cast<int64_t>(longest));
   auto cache_key = std::make_pair(shape, slot);
   if (auto it = items_.find(cache_key); it != items_.end()) return it->second;
   std::vector<int32_t> sids;
   for (int32_t id : sh.arr_nodes) {
     const SchemaNode& n = schema_.nodes[id];
-    int32_t sid = slot < static_cast<int64_t>(n.prefix_items.size()) ? n.prefix_items[slot]
-                                                                      : n.items;
+    int32_t sid =
+        slot < static_cast<int64_t>(n.prefix_items.size()) ? n.prefix_items[slot] : n.items;
     if (sid >= 0) sids.push_back(sid);
   }
   auto ids = conjunction(sids);

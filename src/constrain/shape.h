@@ -20,12 +20,12 @@
 namespace troika::constrain {
 
 struct Shape {
-  uint8_t types = 0;         // kObject / kArray bits tell whether '{' / '[' may start the value
-  int32_t scalar_dfa = -1;   // into ShapeTable::dfa(); -1: no scalar allowed
+  uint8_t types = 0;        // kObject / kArray bits tell whether '{' / '[' may start the value
+  int32_t scalar_dfa = -1;  // into ShapeTable::dfa(); -1: no scalar allowed
   std::vector<int32_t> obj_nodes, arr_nodes;  // nodes whose object / array keywords apply
   std::vector<int32_t> whole;                 // validated when the value closes
   // objects
-  int32_t key_dfa = -1;  // quoted key text; -1 when no key is allowed (only "{}")
+  int32_t key_dfa = -1;                // quoted key text; -1 when no key is allowed (only "{}")
   bool keys_finite = false;            // only the names below may be keys
   std::vector<std::string> key_names;  // when keys_finite
   std::vector<uint64_t> required_hashes;

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "troika/constrain.h"
@@ -20,7 +20,7 @@ struct Trie {
     uint32_t token_begin = 0;  // into tokens
     uint32_t n_tokens = 0;     // tokens whose text ends exactly here
     uint32_t parent = 0;
-    uint8_t byte = 0;          // the edge from the parent
+    uint8_t byte = 0;  // the edge from the parent
   };
   std::vector<Node> nodes;  // nodes[0] is the root (the empty prefix)
   std::vector<uint8_t> edge_byte;

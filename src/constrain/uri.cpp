@@ -131,11 +131,24 @@ std::pair<std::string, std::string> split_fragment(std::string_view uri) {
   return {std::string(uri.substr(0, hash)), std::string(uri.substr(hash + 1))};
 }
 
+std::string escape_pointer_token(std::string_view token) {
+  std::string r;
+  for (char c : token) {
+    if (c == '~') {
+      r += "~0";
+    } else if (c == '/') {
+      r += "~1";
+    } else {
+      r += c;
+    }
+  }
+  return r;
+}
+
 std::string percent_decode(std::string_view s) {
   std::string r;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       r += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
       i += 2;

@@ -3,26 +3,13 @@
 #include <set>
 
 #include "schema_compile.h"
+#include "uri.h"
 
 namespace troika::constrain {
 
 namespace {
 
 constexpr int kMaxDepth = 512;  // $ref chains that never reach a keyword stop here
-
-std::string pointer_token(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (c == '~') {
-      r += "~0";
-    } else if (c == '/') {
-      r += "~1";
-    } else {
-      r += c;
-    }
-  }
-  return r;
-}
 
 bool is_integral(const Json& v) {
   if (v.is_number_integer()) return true;
@@ -33,26 +20,40 @@ bool is_integral(const Json& v) {
 
 uint8_t type_of(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return kNull;
-    case Json::value_t::boolean: return kBoolean;
+    case Json::value_t::null:
+      return kNull;
+    case Json::value_t::boolean:
+      return kBoolean;
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return kInteger | kNumber;
-    case Json::value_t::number_float: return is_integral(v) ? (kInteger | kNumber) : kNumber;
-    case Json::value_t::string: return kString;
-    case Json::value_t::array: return kArray;
-    case Json::value_t::object: return kObject;
-    default: return 0;
+    case Json::value_t::number_unsigned:
+      return kInteger | kNumber;
+    case Json::value_t::number_float:
+      return is_integral(v) ? (kInteger | kNumber) : kNumber;
+    case Json::value_t::string:
+      return kString;
+    case Json::value_t::array:
+      return kArray;
+    case Json::value_t::object:
+      return kObject;
+    default:
+      return 0;
   }
 }
 
 const char* type_name(const Json& v) {
   switch (type_of(v)) {
-    case kNull: return "null";
-    case kBoolean: return "boolean";
-    case kString: return "string";
-    case kArray: return "array";
-    case kObject: return "object";
-    default: return is_integral(v) ? "integer" : "number";
+    case kNull:
+      return "null";
+    case kBoolean:
+      return "boolean";
+    case kString:
+      return "string";
+    case kArray:
+      return "array";
+    case kObject:
+      return "object";
+    default:
+      return is_integral(v) ? "integer" : "number";
   }
 }
 
@@ -113,8 +114,8 @@ bool multiple_of(const Json& v, double m) {
     const auto d = static_cast<unsigned long long>(m);
     if (v.is_number_unsigned()) return v.get<unsigned long long>() % d == 0;
     long long i = v.get<long long>();
-    unsigned long long a = i < 0 ? 0ull - static_cast<unsigned long long>(i)
-                                 : static_cast<unsigned long long>(i);
+    unsigned long long a =
+        i < 0 ? 0ull - static_cast<unsigned long long>(i) : static_cast<unsigned long long>(i);
     return a % d == 0;
   }
   return multiple_of_decimal(v.get<double>(), m);
@@ -205,9 +206,9 @@ class Validator {
     if (n.has_enum) {
       bool found = false;
       for (const auto& e : n.enum_values) found = found || json_equal(e, v);
-      if (!found &&
-          !check(fail(path, n.pointer + (n.is_const ? "/const" : "/enum"),
-                      short_text(v) + (n.is_const ? " is not the constant" : " is not in the enum"))))
+      if (!found && !check(fail(path, n.pointer + (n.is_const ? "/const" : "/enum"),
+                                short_text(v) +
+                                    (n.is_const ? " is not the constant" : " is not in the enum"))))
         return false;
     }
     if (v.is_number() && !check(number(n, v, path))) return false;
@@ -261,8 +262,7 @@ class Validator {
       return fail(path, p + "/exclusiveMaximum",
                   num(x) + " is not less than " + num(*n.exclusive_maximum));
     if (n.multiple_of && !multiple_of(value, *n.multiple_of))
-      return fail(path, p + "/multipleOf",
-                  num(x) + " is not a multiple of " + num(*n.multiple_of));
+      return fail(path, p + "/multipleOf", num(x) + " is not a multiple of " + num(*n.multiple_of));
     return true;
   }
 
@@ -291,12 +291,14 @@ class Validator {
     bool ok = true;
     const int64_t size = static_cast<int64_t>(v.size());
     if (n.min_items && size < *n.min_items)
-      ok = fail(path, p + "/minItems", "array has " + std::to_string(size) + " items, fewer than " +
-                                           std::to_string(*n.min_items));
+      ok = fail(path, p + "/minItems",
+                "array has " + std::to_string(size) + " items, fewer than " +
+                    std::to_string(*n.min_items));
     if (ok || errors_) {
       if (n.max_items && size > *n.max_items)
-        ok = fail(path, p + "/maxItems", "array has " + std::to_string(size) +
-                                             " items, more than " + std::to_string(*n.max_items));
+        ok = fail(path, p + "/maxItems",
+                  "array has " + std::to_string(size) + " items, more than " +
+                      std::to_string(*n.max_items));
     }
     for (size_t i = 0; i < v.size() && (ok || errors_); ++i) {
       int32_t item = i < n.prefix_items.size() ? n.prefix_items[i] : n.items;
@@ -325,9 +327,9 @@ class Validator {
       }
       int64_t lo = n.min_contains.value_or(1);
       if (matches < lo)
-        ok = fail(path, p + "/contains",
-                  std::to_string(matches) + " items match 'contains', fewer than " +
-                      std::to_string(lo));
+        ok = fail(
+            path, p + "/contains",
+            std::to_string(matches) + " items match 'contains', fewer than " + std::to_string(lo));
       if (n.max_contains && matches > *n.max_contains)
         ok = fail(path, p + "/maxContains",
                   std::to_string(matches) + " items match 'contains', more than " +
@@ -355,7 +357,7 @@ class Validator {
                     std::to_string(*n.max_properties));
     for (auto it = v.begin(); it != v.end() && go(); ++it) {
       const std::string& key = it.key();
-      std::string child = path + "/" + pointer_token(key);
+      std::string child = path + "/" + escape_pointer_token(key);
       if (n.property_names >= 0 && !run(n.property_names, Json(key), child, depth + 1)) ok = false;
       bool matched = false;
       for (const auto& [name, sid] : n.properties) {
@@ -436,7 +438,7 @@ class Validator {
     if (n.unevaluated_properties >= 0 && v.is_object() && ev && !ev->all_props) {
       for (auto it = v.begin(); it != v.end(); ++it) {
         if (ev->props.count(it.key())) continue;
-        std::string child = path + "/" + pointer_token(it.key());
+        std::string child = path + "/" + escape_pointer_token(it.key());
         const SchemaNode& u = s_.nodes[n.unevaluated_properties];
         if (u.boolean && !u.boolean_value) {
           ok = fail(child, n.pointer + "/unevaluatedProperties",

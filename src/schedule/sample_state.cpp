@@ -66,8 +66,8 @@ Status SampleState::on_logits(std::span<const float> logits, const Request& req,
     constraint->fill_mask(mask);
     if (mask.count() == 0) {
       return internal_error("the constraint allows no token after " +
-                            std::to_string(out.tokens.size()) + " generated tokens (output so far: '" +
-                            stream.text() + "')");
+                            std::to_string(out.tokens.size()) +
+                            " generated tokens (output so far: '" + stream.text() + "')");
     }
     tok = sampler->sample(logits, &mask);
     if (!model.is_eog(tok)) TROIKA_RETURN_IF_ERROR(constraint->advance(tok));

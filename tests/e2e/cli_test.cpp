@@ -179,8 +179,8 @@ TEST(Cli, JsonOutputIsValidAgainstTheSchema) {
   const std::string schema = write_file("person.json", kPersonSchema);
   const std::string model = testing::tiny_model("llama");
   for (int seed : {1, 2, 3}) {
-    CliRun r = troika("json -m " + model + " --schema " + schema + " -p 'A person:' --temp 0.8 --seed " +
-                      std::to_string(seed) + " --stats");
+    CliRun r = troika("json -m " + model + " --schema " + schema +
+                      " -p 'A person:' --temp 0.8 --seed " + std::to_string(seed) + " --stats");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const std::string out = write_file("out.json", r.out);
     auto v = nlohmann::json::parse(r.out);  // one JSON value on stdout
@@ -235,9 +235,9 @@ TEST(Cli, RepairFixesAndValidates) {
 }
 
 TEST(Cli, ConstrainBenchOnMaskBenchLayout) {
-  const std::string file = write_file(
-      "mb.json", R"({"schema":{"type":"array","items":{"type":"integer"}},"tests":[)"
-                 R"({"data":[1,2],"valid":true},{"data":["x"],"valid":false}]})");
+  const std::string file =
+      write_file("mb.json", R"({"schema":{"type":"array","items":{"type":"integer"}},"tests":[)"
+                            R"({"data":[1,2],"valid":true},{"data":["x"],"valid":false}]})");
   const std::string vocab = testing::llama_models_dir() + "/ggml-vocab-llama-bpe.gguf";
   CliRun r = troika("constrain-bench --vocab " + vocab + " " + file);
   ASSERT_EQ(r.exit_code, 0) << r.err;
