@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "node_oracle.h"
 #include "troika/constrain.h"
 
 namespace troika::constrain {
@@ -29,19 +30,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 // ---- Inputs -----------------------------------------------------------------------------------
-
-// The repository root: $TROIKA_ROOT, else three levels above this file, else the working
-// directory (CTest runs tests from the source dir).
-std::string repo_root() {
-  std::vector<fs::path> tries;
-  if (const char* r = std::getenv("TROIKA_ROOT")) tries.emplace_back(r);
-  tries.push_back(fs::path(__FILE__).parent_path().parent_path().parent_path());
-  tries.push_back(fs::current_path());
-  for (const auto& p : tries) {
-    if (fs::exists(p / "tests/oracles/ajv_validate.mjs")) return p.string();
-  }
-  return "";
-}
 
 fs::path suite_dir(const std::string& root) {
   if (const char* d = std::getenv("TROIKA_JSON_SCHEMA_SUITE")) return d;
@@ -289,44 +277,29 @@ const char* kind_name(Pair::Kind k) {
 
 // Runs ajv on every pair in one node process; empty with `skip` set when node or ajv is missing,
 // empty with `error` set when the oracle ran but did not answer properly.
-std::vector<Json> ajv_answers(const std::string& root, const std::vector<SuiteCase>& cases,
-                              const std::vector<Pair>& pairs, std::string* skip,
-                              std::string* error) {
-  if (!fs::exists(fs::path(root) / "node_modules/ajv/package.json") ||
-      std::system("node --version > /dev/null 2>&1") != 0) {
-    *skip = "node or ajv missing; run scripts/setup";
-    return {};
-  }
+std::vector<Json> ajv_answers(const std::vector<SuiteCase>& cases, const std::vector<Pair>& pairs,
+                              std::string* skip, std::string* error) {
   Json requests = Json::array();
   for (const auto& p : pairs) {
     const auto& c = cases[p.case_index];
     requests.push_back({{"schema", c.schema}, {"data", p.data}, {"draft", c.draft}});
   }
-  const fs::path in =
-      fs::temp_directory_path() / ("troika-ajv-oracle-" + std::to_string(::getpid()) + ".json");
-  std::ofstream(in) << requests.dump();
-  const std::string cmd = "node " + root + "/tests/oracles/ajv_validate.mjs < " + in.string();
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
-    *error = "cannot run: " + cmd;
+  auto run = testing::run_oracle("ajv_validate.mjs", "ajv", requests.dump());
+  if (run.missing) {
+    *skip = "node or ajv missing; run scripts/setup";
     return {};
   }
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
-  const int rc = pclose(p);
-  std::error_code ec;
-  fs::remove(in, ec);
-  auto answers = Json::parse(out, nullptr, false);
-  if (rc != 0 || !answers.is_array() || answers.size() != pairs.size()) {
-    *error = cmd + " exited with " + std::to_string(rc) + " and wrote " + out.substr(0, 200);
+  const Json& answers = run.answer;
+  if (!run.error.empty() || !answers.is_array() || answers.size() != pairs.size()) {
+    *error = run.error.empty() ? "ajv_validate.mjs answered " + answers.dump().substr(0, 200)
+                               : run.error;
     return {};
   }
   return answers.get<std::vector<Json>>();
 }
 
 TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
-  const std::string root = repo_root();
+  const std::string root = testing::oracle_root();
   ASSERT_FALSE(root.empty()) << "cannot find the repository root; set TROIKA_ROOT";
   const fs::path suite = suite_dir(root);
   if (!fs::exists(suite / "tests")) GTEST_SKIP() << "no JSON-Schema-Test-Suite at " << suite;
@@ -362,7 +335,7 @@ TEST(AjvOracleTest, ValidatorAgreesWithAjv) {
 
   const auto t_pairs = std::chrono::steady_clock::now();
   std::string skip, error;
-  const auto answers = ajv_answers(root, cases, pairs, &skip, &error);
+  const auto answers = ajv_answers(cases, pairs, &skip, &error);
   const auto t_ajv = std::chrono::steady_clock::now();
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_TRUE(error.empty()) << error;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "node_oracle.h"
 #include "troika/constrain.h"
 #include "troika/status.h"
 
@@ -310,7 +311,7 @@ TEST(RepairTest, AdversarialInputsGiveValueOrError) {
     for (char& c : s) {
       c = i % 2 ? alphabet[rng() % alphabet.size()] : static_cast<char>(rng() % 256);
     }
-    SCOPED_TRACE(testing::PrintToString(s));
+    SCOPED_TRACE(::testing::PrintToString(s));
     expect_sane(s);
   }
 }
@@ -331,19 +332,6 @@ TEST(RepairTest, EveryPrefixOfADocumentRepairs) {
 
 // ---- Oracle: the npm package jsonrepair ------------------------------------------------------
 
-// The repository root: $TROIKA_ROOT, else three levels above this file, else the working
-// directory (CTest runs tests from the source dir).
-std::string repo_root() {
-  std::vector<fs::path> tries;
-  if (const char* r = std::getenv("TROIKA_ROOT")) tries.emplace_back(r);
-  tries.push_back(fs::path(__FILE__).parent_path().parent_path().parent_path());
-  tries.push_back(fs::current_path());
-  for (const auto& p : tries) {
-    if (fs::exists(p / "tests/oracles/jsonrepair.mjs")) return p.string();
-  }
-  return "";
-}
-
 struct Oracle {
   bool missing = false;  // node or the package is not installed
   std::string error;     // it is installed but did not answer properly
@@ -353,31 +341,15 @@ struct Oracle {
 // Runs jsonrepair on each input through tests/oracles/jsonrepair.mjs.
 Oracle oracle_repair(const std::vector<std::string>& inputs) {
   Oracle o;
-  const std::string root = repo_root();
-  if (root.empty() || !fs::exists(root + "/node_modules/jsonrepair/package.json") ||
-      std::system("node --version > /dev/null 2>&1") != 0) {
-    o.missing = true;
-    return o;
-  }
-  const fs::path in =
-      fs::temp_directory_path() / ("troika-repair-oracle-" + std::to_string(::getpid()) + ".json");
-  std::ofstream(in) << nlohmann::json(inputs).dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
-  const std::string cmd = "node " + root + "/tests/oracles/jsonrepair.mjs < " + in.string();
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
-    o.error = "cannot run: " + cmd;
-    return o;
-  }
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
-  const int rc = pclose(p);
-  std::error_code ec;
-  fs::remove(in, ec);
-  const auto answers = nlohmann::json::parse(out, nullptr, false);
-  if (rc != 0 || !answers.is_array() || answers.size() != inputs.size()) {
-    o.error = cmd + " exited with " + std::to_string(rc) + " and wrote " + out.substr(0, 200);
+  auto run = testing::run_oracle(
+      "jsonrepair.mjs", "jsonrepair",
+      nlohmann::json(inputs).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  o.missing = run.missing;
+  o.error = run.error;
+  const auto& answers = run.answer;
+  if (o.missing || !o.error.empty()) return o;
+  if (!answers.is_array() || answers.size() != inputs.size()) {
+    o.error = "jsonrepair.mjs answered " + answers.dump().substr(0, 200);
     return o;
   }
   for (const auto& a : answers) {
@@ -747,7 +719,7 @@ TEST(RepairOracleTest, AgreesWithJsonrepair) {
   int n_agree = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {
     const std::string& in = corpus[i];
-    SCOPED_TRACE(testing::PrintToString(in));
+    SCOPED_TRACE(::testing::PrintToString(in));
     auto ours = repair_json(in);
     std::optional<nlohmann::json> mine;
     if (ours.ok()) mine = nlohmann::json::parse(ours->json);
