@@ -50,7 +50,7 @@ MatchState::Lexeme MatchState::lexeme(ShapeTable& table, std::string_view text) 
   for (int32_t i = l.alt_begin + 1; i < l.alt_end && one; ++i) one = dfa_of(i) == first;
   if (one) {
     // One automaton: every alternative is in the same state.
-    return {first, alts_[l.alt_begin].dfa, true, begin, key};
+    return {first, alts_[l.alt_begin].dfa, true, begin};
   }
   std::vector<int32_t> ids;
   for (int32_t i = l.alt_begin; i < l.alt_end; ++i) ids.push_back(dfa_of(i));
@@ -58,7 +58,7 @@ MatchState::Lexeme MatchState::lexeme(ShapeTable& table, std::string_view text) 
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   int32_t u = table.union_dfa(ids);
   if (u < 0) return {};
-  return {u, table.dfa(u).walk(text.substr(begin)), false, begin, key};
+  return {u, table.dfa(u).walk(text.substr(begin)), false, begin};
 }
 
 bool MatchState::may_step(uint8_t b) const {
@@ -105,7 +105,7 @@ bool MatchState::may_step(uint8_t b) const {
   return true;
 }
 
-bool MatchState::whitespace_ok(const Level&) const { return ws_run_ < options_.max_whitespace; }
+bool MatchState::whitespace_ok() const { return ws_run_ < options_.max_whitespace; }
 
 // Removes the alternatives of the top level marked in `dead`; false when none is left.
 bool MatchState::kill_if(const Marks& dead) {
@@ -124,7 +124,7 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
   const int32_t pos = static_cast<int32_t>(text.size()) - 1;
   const bool ws = !options_.raw && is_ws(b);
   if (ws) {
-    if (!whitespace_ok(levels_.back())) {
+    if (!whitespace_ok()) {
       // Whitespace may still be a string's content or end a number.
       Level& l = levels_.back();
       if (l.kind != kScalar && !(l.kind == kObject && l.phase == kKey)) return false;
@@ -134,12 +134,12 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
     Level& l = levels_.back();
     switch (l.kind) {
       case kDone:
-        if (!ws || !whitespace_ok(l)) return false;
+        if (!ws || !whitespace_ok()) return false;
         ++ws_run_;
         return true;
       case kValue:
         if (ws) {
-          if (!whitespace_ok(l)) return false;
+          if (!whitespace_ok()) return false;
           ++ws_run_;
           return true;
         }
@@ -165,7 +165,7 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
       continue;
     }
     if (ws) {
-      if (!whitespace_ok(l)) return false;
+      if (!whitespace_ok()) return false;
       ++ws_run_;
       return true;
     }
@@ -177,7 +177,7 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
         if (object) {
           if (b != '"') return false;
           Marks dead(l.alt_end - l.alt_begin);
-          const std::vector<uint64_t> used = used_keys();
+          const std::span<const uint64_t> used = used_keys();
           for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
             Alt& a = alts_[i];
             const Shape& sh = t.shape(a.shape);
@@ -211,7 +211,7 @@ bool MatchState::step(ShapeTable& t, std::string_view text) {
       case kAfter:
         if (b == ',') {
           Marks dead(l.alt_end - l.alt_begin);
-          const std::vector<uint64_t> used = object ? used_keys() : std::vector<uint64_t>{};
+          const std::span<const uint64_t> used = used_keys();
           for (int32_t i = l.alt_begin; i < l.alt_end; ++i) {
             const Shape& sh = t.shape(alts_[i].shape);
             int64_t limit = object ? sh.max_props : sh.max_items;
@@ -274,8 +274,6 @@ bool MatchState::lexeme(ShapeTable& t, Level& l, uint8_t b, std::string_view tex
   const int32_t pos = static_cast<int32_t>(text.size()) - 1;
   bool any = false;
   for (int32_t i = l.alt_begin; i < l.alt_end && !any; ++i) {
-    const Shape& sh = t.shape(alts_[i].shape);
-    (void)sh;
     int32_t d = alts_[i].lex;
     any = t.dfa(d).step(alts_[i].dfa, b) != Dfa::kDead;
   }
@@ -366,9 +364,9 @@ bool MatchState::push_children(ShapeTable& t, int32_t index, const std::string* 
   return true;
 }
 
-std::vector<uint64_t> MatchState::used_keys() const {
+std::span<const uint64_t> MatchState::used_keys() const {
   const Level& l = levels_.back();
-  return std::vector<uint64_t>(keys_.begin() + l.keys_begin, keys_.end());
+  return std::span<const uint64_t>(keys_).subspan(l.keys_begin);
 }
 
 bool MatchState::close_container(ShapeTable& t, std::string_view text) {

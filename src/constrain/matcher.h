@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -108,7 +109,6 @@ class MatchState {
     int32_t q = -1;    // its state after `text`
     bool uniform = true;
     int32_t begin = 0;  // offset of the lexeme's first byte
-    bool key = false;   // an object key rather than a scalar value
   };
   Lexeme lexeme(ShapeTable& table, std::string_view text) const;
   // REQUIRES: lexeme().uniform. Sets the DFA state of every alternative.
@@ -130,9 +130,10 @@ class MatchState {
   bool end_value(ShapeTable& table, std::string_view value_text);
   bool push_children(ShapeTable& table, int32_t index_or_minus1, const std::string* key);
   bool close_container(ShapeTable& table, std::string_view text);
-  std::vector<uint64_t> used_keys() const;
+  // Hashes of the keys of the object at the top (a view into keys_).
+  std::span<const uint64_t> used_keys() const;
   bool kill_if(const Marks& dead);
-  bool whitespace_ok(const Level& l) const;
+  bool whitespace_ok() const;
 
   MatcherOptions options_;
   std::vector<Level> levels_;

@@ -50,7 +50,6 @@ const Dfa& bounded_number_dfa() {
   return d;
 }
 constexpr int64_t kMaxWrittenInteger = 999999999999999999;  // 18 digits
-constexpr int32_t kLargeDfaStates = 2000;
 
 // json_string_dfa(format_dfa(name)), built once per process.
 Result<Dfa> quoted_format_dfa(const std::string& name) {
@@ -218,7 +217,6 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
     };
     std::optional<int64_t> lo, hi;
     std::vector<int32_t> length_nodes;
-    int32_t big = 0;  // constraints whose automaton is large (formats such as email, hostname)
     const std::string* format = nullptr;
     int32_t n_patterns = 0;
     for (int32_t id : alt.typed) {
@@ -226,16 +224,12 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
       for (int32_t d : {n.pattern_dfa, n.format_dfa}) {
         if (d < 0) continue;
         ++n_patterns;
-        if (schema_.dfas[d].n_states() > kLargeDfaStates) ++big;
         if (d == n.format_dfa) format = &*n.format;
       }
       if (n.min_length) lo = std::max(lo.value_or(0), *n.min_length);
       if (n.max_length) hi = std::min(hi.value_or(INT64_MAX), *n.max_length);
       if (n.min_length || n.max_length) length_nodes.push_back(id);
     }
-    (void)big;  // a large automaton times a length counter is slow to build (email with
-                // maxLength: ~0.3 s) but checking the length only at the close would let the
-                // model write past it into a dead end; liveness wins.
     if (n_patterns == 1 && format && !values && !lo && !hi) {
       // One format alone: its quoted automaton is built once per process.
       auto quoted = quoted_format_dfa(*format);
@@ -401,7 +395,10 @@ Result<int32_t> ShapeTable::build(const Alt& alt) {
     if (closed && !keys.empty()) {
       sh.keys_finite = true;
       for (const auto& [name, sid] : closed->properties) {
-        if (!is_false(schema_, sid) && keys.matches(name)) sh.key_names.push_back(name);
+        if (!is_false(schema_, sid) && keys.matches(name)) {
+          sh.key_names.push_back(name);
+          sh.key_hashes.push_back(hash_key(name));
+        }
       }
     }
     if (!keys.empty()) {
@@ -517,14 +514,14 @@ void ShapeTable::prewarm(size_t max_shapes) {
   }
 }
 
-int32_t ShapeTable::key_dfa(int32_t shape, const std::vector<uint64_t>& used) {
+int32_t ShapeTable::key_dfa(int32_t shape, std::span<const uint64_t> used) {
   std::lock_guard<std::mutex> lock(mu_);
   const Shape& sh = *shapes_[shape];
   if (!sh.keys_finite || used.empty() || sh.key_dfa < 0) return sh.key_dfa;
   std::string flags(sh.key_names.size(), '0');
   std::vector<std::string> unused;
   for (size_t i = 0; i < sh.key_names.size(); ++i) {
-    if (std::find(used.begin(), used.end(), hash_key(sh.key_names[i])) != used.end()) {
+    if (std::find(used.begin(), used.end(), sh.key_hashes[i]) != used.end()) {
       flags[i] = '1';
     } else {
       unused.push_back(sh.key_names[i]);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +29,7 @@ struct Shape {
   int32_t key_dfa = -1;                // quoted key text; -1 when no key is allowed (only "{}")
   bool keys_finite = false;            // only the names below may be keys
   std::vector<std::string> key_names;  // when keys_finite
+  std::vector<uint64_t> key_hashes;    // hash_key of each key name
   std::vector<uint64_t> required_hashes;
   int64_t min_props = 0, max_props = -1;
   // arrays
@@ -49,7 +51,7 @@ class ShapeTable {
   // The quoted-key DFA for the next key of an object of shape `shape` whose keys so far hash to
   // `used`: with a finite key set the used names are left out, so the automaton never leads
   // into a repeated key. -1 when no key may follow.
-  int32_t key_dfa(int32_t shape, const std::vector<uint64_t>& used);
+  int32_t key_dfa(int32_t shape, std::span<const uint64_t> used);
   // Makes the root a single shape whose scalar DFA is `text` (regex constraints).
   void set_raw_root(Dfa text);
   // The shapes of the root value. Errors: the schema's DFAs grew past limits.
