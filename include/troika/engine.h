@@ -204,6 +204,14 @@ class Context {
   std::unique_ptr<Impl> impl_;
 };
 
+// Re-quantizes a GGUF file with one of llama.cpp's mixes ("q4_k_m", "q5_k_m", "q6_k", ...:
+// quantize_mixes() lists them), which choose a type per tensor. Writes `out` (llama.cpp writes
+// it in place; callers wanting atomicity pass a temporary name). Errors: invalid_argument
+// (unknown mix), not_found (no input), internal (llama.cpp refused; its log says why).
+std::vector<std::string> quantize_mixes();
+Status quantize_model(const std::string& in, const std::string& out, std::string_view mix,
+                      int n_threads = 0);
+
 // Whether this build can offload to a GPU, and llama.cpp's system line (SIMD features etc.).
 bool supports_gpu_offload();
 std::string system_info();

@@ -100,3 +100,13 @@ class [[nodiscard]] Result {
     ::troika::Status troika_status_ = (expr);        \
     if (!troika_status_.ok()) return troika_status_; \
   } while (0)
+
+// `lhs = value of expr` (a Result), or return its Status from the enclosing function.
+#define TROIKA_CONCAT_INNER_(a, b) a##b
+#define TROIKA_CONCAT_(a, b) TROIKA_CONCAT_INNER_(a, b)
+#define TROIKA_ASSIGN_OR_RETURN(lhs, expr) \
+  TROIKA_ASSIGN_OR_RETURN_IMPL_(TROIKA_CONCAT_(troika_result_, __LINE__), lhs, expr)
+#define TROIKA_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                  \
+  if (!tmp.ok()) return tmp.status();                 \
+  lhs = std::move(tmp).value()

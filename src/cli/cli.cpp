@@ -22,6 +22,7 @@ int run(int argc, char** argv) {
   add_score_command(app, &exit_code);
   add_mkmodel_command(app, &exit_code);
   add_constrain_commands(app, &exit_code);
+  add_convert_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -28,6 +28,7 @@ void add_generate_commands(CLI::App& app, int* exit_code);  // generate, chat
 void add_mkmodel_command(CLI::App& app, int* exit_code);    // mkmodel
 void add_score_command(CLI::App& app, int* exit_code);      // score
 void add_constrain_commands(CLI::App& app, int* exit_code);  // json, validate, repair, constrain-bench
+void add_convert_commands(CLI::App& app, int* exit_code);    // convert, logits
 
 // Reads a JSON file holding [{"role": ..., "content": ...}, ...].
 // Errors: not_found, invalid_argument (naming the message at fault).

@@ -1,0 +1,193 @@
+#include "convert/writer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "gguf.h"
+
+namespace troika::convert {
+
+namespace {
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+// Half-split (NEOX) rows of each head to adjacent rotary pairs, as llama.cpp's "norm" rope
+// expects: within a head, output row 2i+j is input row j*half + i.
+void permute_rope(float* data, int64_t rows, int64_t cols, int n_head) {
+  const int64_t head = rows / n_head, half = head / 2;
+  std::vector<float> tmp(static_cast<size_t>(head * cols));
+  for (int h = 0; h < n_head; ++h) {
+    float* base = data + h * head * cols;
+    std::memcpy(tmp.data(), base, tmp.size() * sizeof(float));
+    for (int64_t i = 0; i < half; ++i) {
+      for (int j = 0; j < 2; ++j) {
+        std::memcpy(base + (2 * i + j) * cols, tmp.data() + (j * half + i) * cols, cols * sizeof(float));
+      }
+    }
+  }
+}
+
+// Converts rows of f32 to `type`, splitting the rows over threads.
+void convert_rows(ggml_type type, const float* src, uint8_t* dst, int64_t rows, int64_t cols,
+                  int n_threads) {
+  const size_t row_bytes = ggml_row_size(type, cols);
+  auto work = [&](int64_t r0, int64_t r1) {
+    if (r0 >= r1) return;
+    const float* s = src + r0 * cols;
+    uint8_t* d = dst + r0 * row_bytes;
+    const int64_t n = (r1 - r0) * cols;
+    switch (type) {
+      case GGML_TYPE_F32: std::memcpy(d, s, n * sizeof(float)); break;
+      case GGML_TYPE_F16: ggml_fp32_to_fp16_row(s, reinterpret_cast<ggml_fp16_t*>(d), n); break;
+      case GGML_TYPE_BF16: ggml_fp32_to_bf16_row_ref(s, reinterpret_cast<ggml_bf16_t*>(d), n); break;
+      default: ggml_quantize_chunk(type, s, d, 0, r1 - r0, cols, nullptr); break;
+    }
+  };
+  const int64_t min_rows_per_thread = 64;
+  const int n = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n_threads, rows / min_rows_per_thread)));
+  if (n == 1) return work(0, rows);
+  std::vector<std::thread> threads;
+  const int64_t chunk = (rows + n - 1) / n;
+  for (int i = 0; i < n; ++i) threads.emplace_back(work, i * chunk, std::min(rows, (i + 1) * chunk));
+  for (auto& t : threads) t.join();
+}
+
+// Removes the temporary file unless released.
+struct TempFile {
+  std::string path;
+  FILE* f = nullptr;
+  bool keep = false;
+  ~TempFile() {
+    if (f) std::fclose(f);
+    if (!keep) std::remove(path.c_str());
+  }
+};
+
+}  // namespace
+
+ggml_type tensor_type(const OutTensor& t, ggml_type wanted) {
+  if (t.keep_f32 || t.shape.size() < 2) return GGML_TYPE_F32;
+  if (t.shape.back() % ggml_blck_size(wanted) != 0) return wanted == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+  return wanted;
+}
+
+Status materialize(const OutTensor& t, float* out) {
+  if (!t.generated.empty()) {
+    std::memcpy(out, t.generated.data(), t.generated.size() * sizeof(float));
+    return {};
+  }
+  const int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
+  if (t.row_begin == 0 && t.row_end < 0) {
+    float* p = out;
+    for (const SourceTensor* s : t.parts) {
+      TROIKA_RETURN_IF_ERROR(s->read(p));
+      p += s->numel();
+    }
+  } else {  // a row range of one part
+    const SourceTensor* s = t.parts[0];
+    std::vector<float> all(static_cast<size_t>(s->numel()));
+    TROIKA_RETURN_IF_ERROR(s->read(all.data()));
+    std::memcpy(out, all.data() + t.row_begin * cols, numel(t.shape) * sizeof(float));
+  }
+  const int64_t n = numel(t.shape);
+  switch (t.transform) {
+    case Transform::kNone: break;
+    case Transform::kAddOne:
+      for (int64_t i = 0; i < n; ++i) out[i] += 1.0f;
+      break;
+    case Transform::kPermuteRope:
+      permute_rope(out, t.shape[0], cols, t.n_head);
+      break;
+  }
+  return {};
+}
+
+Result<uint64_t> write_gguf(gguf_context* g, const ArchPlan& plan, const std::string& out,
+                            const WriteOptions& opts) {
+  // Tensor infos: ggml tensors without data, in a context that only holds their headers.
+  ggml_init_params ip{};
+  ip.mem_size = ggml_tensor_overhead() * (plan.tensors.size() + 1);
+  ip.no_alloc = true;
+  std::unique_ptr<ggml_context, decltype(&ggml_free)> ctx(ggml_init(ip), ggml_free);
+  std::vector<ggml_type> types;
+  uint64_t total = 0;
+  for (const OutTensor& t : plan.tensors) {
+    const ggml_type type = tensor_type(t, opts.type);
+    int64_t ne[4] = {1, 1, 1, 1};
+    for (size_t i = 0; i < t.shape.size(); ++i) ne[i] = t.shape[t.shape.size() - 1 - i];
+    ggml_tensor* gt = ggml_new_tensor(ctx.get(), type, static_cast<int>(t.shape.size()), ne);
+    ggml_set_name(gt, t.name.c_str());
+    gguf_add_tensor(g, gt);
+    types.push_back(type);
+    total += ggml_nbytes(gt);
+  }
+
+  const std::filesystem::path dest(out);
+  TempFile tmp;
+  tmp.path = (dest.parent_path().empty() ? std::string(".") : dest.parent_path().string()) + "/." +
+             dest.filename().string() + ".partial-" + std::to_string(::getpid());
+  tmp.f = std::fopen(tmp.path.c_str(), "wb");
+  if (!tmp.f) return invalid_argument("cannot create " + tmp.path + ": " + std::strerror(errno));
+  auto write = [&](const void* p, size_t n) -> Status {
+    if (n && std::fwrite(p, 1, n, tmp.f) != n) {
+      const int err = errno;
+      if (err == ENOSPC) return resource_exhausted("disk full while writing " + out);
+      return internal_error("writing " + tmp.path + ": " + std::strerror(err));
+    }
+    return {};
+  };
+  std::vector<uint8_t> meta(gguf_get_meta_size(g));
+  gguf_get_meta_data(g, meta.data());
+  TROIKA_RETURN_IF_ERROR(write(meta.data(), meta.size()));
+  const size_t align = gguf_get_alignment(g);
+
+  uint64_t done = 0;
+  std::vector<float> f32;
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < plan.tensors.size(); ++i) {
+    const OutTensor& t = plan.tensors[i];
+    const int64_t n = numel(t.shape);
+    const int64_t cols = t.shape.back(), rows = n / cols;
+    f32.resize(static_cast<size_t>(n));
+    Status st = materialize(t, f32.data());
+    if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());
+    for (int64_t k = 0; k < n; ++k) {
+      if (!std::isfinite(f32[k])) {
+        return data_loss(t.name + " (from " + (t.parts.empty() ? "generated" : t.parts[0]->name + " in " + t.parts[0]->file) +
+                         ") holds a NaN or infinity at element " + std::to_string(k));
+      }
+    }
+    const size_t size = ggml_row_size(types[i], cols) * rows;
+    bytes.resize(size);
+    convert_rows(types[i], f32.data(), bytes.data(), rows, cols, opts.n_threads);
+    TROIKA_RETURN_IF_ERROR(write(bytes.data(), size));
+    const size_t pad = (align - size % align) % align;
+    static const uint8_t zeros[64] = {};
+    TROIKA_RETURN_IF_ERROR(write(zeros, pad));
+    done += size;
+    if (opts.on_tensor) opts.on_tensor(t, done, total);
+  }
+  if (std::fflush(tmp.f) != 0 || fsync(fileno(tmp.f)) != 0) {
+    return resource_exhausted("flushing " + tmp.path + ": " + std::strerror(errno));
+  }
+  const long size = std::ftell(tmp.f);
+  std::fclose(tmp.f);
+  tmp.f = nullptr;
+  std::error_code ec;
+  std::filesystem::rename(tmp.path, out, ec);
+  if (ec) return invalid_argument("cannot move " + tmp.path + " to " + out + ": " + ec.message());
+  tmp.keep = true;
+  return static_cast<uint64_t>(size);
+}
+
+}  // namespace troika::convert
