@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "convert/checkpoint.h"
+#include "convert/onnx.h"
 #include "convert/quantized.h"
 #include "convert/safetensors.h"
 
@@ -102,8 +103,32 @@ Result<std::shared_ptr<Checkpoint>> open_gemma_pytorch(const std::string& ckpt_p
   return unimplemented(ckpt_path + ": gemma_pytorch checkpoints are not readable yet");
 }
 
+// onnxruntime-genai's export (Phi-3 mini ONNX): the .onnx graph with MatMulNBits int4 weights
+// in .onnx.data, beside the Hugging Face config.json and tokenizer files.
 Result<std::shared_ptr<Checkpoint>> open_onnx(const std::string& path) {
-  return unimplemented(path + ": ONNX checkpoints are not readable yet");
+  const bool is_dir = fs::is_directory(path);
+  const std::string dir = is_dir ? path : fs::path(path).parent_path().string();
+  std::string model = path;
+  if (is_dir) {
+    TROIKA_ASSIGN_OR_RETURN(model, find_onnx_model(dir));
+  }
+  auto ck = std::make_shared<Checkpoint>();
+  ck->dir = dir.empty() ? "." : dir;
+  ck->layout = "onnx";
+  ck->quantization = "onnx-matmulnbits";
+  if (!fs::exists(ck->dir + "/config.json")) {
+    return not_found(ck->dir + ": an ONNX export needs the model's config.json beside it (the Hugging Face "
+                     "config the export came from; onnxruntime-genai folders ship one)");
+  }
+  TROIKA_ASSIGN_OR_RETURN(ck->config, read_json_file(ck->dir + "/config.json"));
+  TROIKA_ASSIGN_OR_RETURN(ck->tensors, read_onnx_checkpoint(model, &ck->files));
+  for (const auto& f : ck->files) ck->bytes_on_disk += f->size();
+  for (size_t i = 0; i < ck->tensors.size(); ++i) {
+    if (!ck->by_name.emplace(ck->tensors[i].name, i).second) {
+      return data_loss(model + ": tensor '" + ck->tensors[i].name + "' appears twice");
+    }
+  }
+  return ck;
 }
 
 }  // namespace troika::convert

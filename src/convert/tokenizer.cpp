@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "convert/proto_wire.h"
 #include "gguf.h"
 
 namespace troika::convert {
@@ -112,61 +113,6 @@ Status read_bpe(const std::string& path, Vocab* v) {
   return {};
 }
 
-// Just enough of the protobuf wire format to walk a SentencePiece model proto.
-struct ProtoField {
-  uint32_t number = 0;
-  int wire = 0;
-  uint64_t value = 0;          // varint fields
-  const uint8_t* data = nullptr;  // length-delimited fields
-  size_t size = 0;
-};
-
-class ProtoReader {
- public:
-  ProtoReader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
-  bool ok() const { return ok_; }
-  bool next(ProtoField* f) {
-    if (!ok_ || p_ >= end_) return false;
-    uint64_t key = 0;
-    if (!varint(&key)) return fail();
-    f->number = static_cast<uint32_t>(key >> 3);
-    f->wire = static_cast<int>(key & 7);
-    switch (f->wire) {
-      case 0: return varint(&f->value) || fail();
-      case 1: return skip(8, f);
-      case 5: return skip(4, f);
-      case 2: {
-        uint64_t n = 0;
-        if (!varint(&n) || n > static_cast<uint64_t>(end_ - p_)) return fail();
-        return skip(static_cast<size_t>(n), f);
-      }
-      default: return fail();
-    }
-  }
-
- private:
-  bool fail() { ok_ = false; return false; }
-  bool skip(size_t n, ProtoField* f) {
-    if (n > static_cast<size_t>(end_ - p_)) return fail();
-    f->data = p_;
-    f->size = n;
-    p_ += n;
-    return true;
-  }
-  bool varint(uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
-      const uint8_t b = *p_++;
-      *v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  const uint8_t* p_;
-  const uint8_t* end_;
-  bool ok_ = true;
-};
-
 // Piece types the Debian SentencePiece headers do not expose, and the normalizer's flags, read
 // from the model proto: ModelProto{1: pieces{1: piece, 3: type}, 3: normalizer_spec{3:
 // add_dummy_prefix, 4: remove_extra_whitespaces}}.
@@ -174,24 +120,25 @@ Status read_spm_proto(const std::string& bytes, const std::string& path, std::ve
                       bool* add_dummy_prefix, bool* remove_extra_ws) {
   *add_dummy_prefix = true;  // proto2 defaults
   *remove_extra_ws = true;
-  ProtoReader top(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  ProtoField f;
+  using proto::WireType;
+  proto::WireReader top(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  proto::Field f;
   while (top.next(&f)) {
-    if (f.number == 1 && f.wire == 2) {
-      ProtoReader piece(f.data, f.size);
-      ProtoField pf;
+    if (f.number == 1 && f.type == WireType::kLen) {
+      proto::WireReader piece(f);
+      proto::Field pf;
       int32_t type = 1;
       while (piece.next(&pf)) {
-        if (pf.number == 3 && pf.wire == 0) type = static_cast<int32_t>(pf.value);
+        if (pf.number == 3 && pf.type == WireType::kVarint) type = static_cast<int32_t>(pf.scalar);
       }
       if (!piece.ok()) return data_loss(path + ": corrupt piece in the model proto");
       types->push_back(type);
-    } else if (f.number == 3 && f.wire == 2) {
-      ProtoReader ns(f.data, f.size);
-      ProtoField nf;
+    } else if (f.number == 3 && f.type == WireType::kLen) {
+      proto::WireReader ns(f);
+      proto::Field nf;
       while (ns.next(&nf)) {
-        if (nf.number == 3 && nf.wire == 0) *add_dummy_prefix = nf.value != 0;
-        if (nf.number == 4 && nf.wire == 0) *remove_extra_ws = nf.value != 0;
+        if (nf.number == 3 && nf.type == WireType::kVarint) *add_dummy_prefix = nf.scalar != 0;
+        if (nf.number == 4 && nf.type == WireType::kVarint) *remove_extra_ws = nf.scalar != 0;
       }
     }
   }
