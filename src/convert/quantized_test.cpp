@@ -7,11 +7,14 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <cstring>
+#include <map>
 #include <random>
 
 #include "checkpoint_writer.h"
 #include "fixtures.h"
 #include "onnx_writer.h"
+#include "torch_writer.h"
 #include "test_models.h"
 #include "troika/convert.h"
 
@@ -176,6 +179,44 @@ TEST(OnnxE2ETest, Phi3Int4ConvertsAndStaysNearTheFloatModel) {
   const double diff = troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits);
   std::printf("phi3 onnx int4 -> f32: max |logit - float logit| = %.4g\n", diff);
   EXPECT_LE(diff, 1.5);
+}
+
+// google/gemma-2-*-pytorch: model.ckpt from torch.save with a fused qkv_proj and `embedder`,
+// the tokenizer beside it (and here a config.json, since the fixture's size is no real Gemma's).
+TEST(GemmaPytorchTest, ReproducesGoldenLogits) {
+  const std::string fixture = troika::testing::fixture_dir("gemma2");
+  const std::string dir = troika::testing::temp_dir() + "/gemma-pytorch";
+  fs::create_directories(dir);
+  for (const char* f : {"config.json", "tokenizer.model", "tokenizer_config.json"}) {
+    fs::copy_file(fixture + "/" + f, dir + "/" + f, fs::copy_options::overwrite_existing);
+  }
+  std::map<std::string, FloatTensor> hf;
+  for (auto& t : troika::testing::read_float_tensors(fixture)) hf[t.name] = std::move(t);
+  auto bytes = [](const std::vector<float>& v) {
+    std::vector<uint8_t> b(v.size() * 4);
+    std::memcpy(b.data(), v.data(), b.size());
+    return b;
+  };
+  std::vector<troika::testing::TorchTensorData> out;
+  for (auto& [name, t] : hf) {
+    if (name == "lm_head.weight" || name.find("k_proj") != std::string::npos || name.find("v_proj") != std::string::npos) continue;
+    if (name.find("q_proj") != std::string::npos) {  // fuse q | k | v rows as gemma_pytorch stores them
+      const std::string p = name.substr(0, name.size() - std::string("q_proj.weight").size());
+      std::vector<float> qkv = t.data;
+      for (const char* part : {"k_proj.weight", "v_proj.weight"}) qkv.insert(qkv.end(), hf[p + part].data.begin(), hf[p + part].data.end());
+      const int64_t rows = static_cast<int64_t>(qkv.size()) / t.shape[1];
+      out.push_back({p + "qkv_proj.weight", DType::kF32, {rows, t.shape[1]}, bytes(qkv)});
+    } else {
+      out.push_back({name == "model.embed_tokens.weight" ? "embedder.weight" : name, DType::kF32, t.shape, bytes(t.data)});
+    }
+  }
+  ASSERT_TRUE(troika::testing::write_torch_checkpoint(dir + "/model.ckpt", out, "model_state_dict").ok());
+  auto r = convert(dir + "/model.ckpt", dir + ".gguf", ConvertOptions{.type = "f32"});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto model = engine::Model::load(dir + ".gguf");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const auto golden = troika::testing::read_golden("gemma2");
+  EXPECT_LE(troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits), 2e-3);
 }
 
 }  // namespace
