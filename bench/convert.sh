@@ -1,6 +1,6 @@
 # convert: throughput (GB/s) and peak resident memory converting a synthetic full-size
 # Llama-3.1-8B BF16 checkpoint (generated here; weight values do not matter), to q8_0 and to f16.
-# Anchor: copying the same bytes with cat (what the disk alone allows); llama.cpp's own converter
+# Anchor: copying a shard of the same bytes with cat (what the disk alone allows); llama.cpp's own converter
 # is Python with torch/numpy, which this machine does not have. Goal: peak memory near one
 # tensor plus buffers (well under the 16 GB checkpoint), throughput a good fraction of the copy.
 # Disk: the q8_0 run needs ~25 GB free; the f16 run uses a 16-layer checkpoint (same tensor
@@ -21,9 +21,11 @@ run_one() {
   local bytes; bytes=$(du -sb --apparent-size "$src" | cut -f1)
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
   local t0 t1; t0=$(date +%s.%N)
-  cat "$src"/*.safetensors > "$work/copy.bin"; sync
+  # The anchor copies the first shard only: a whole second copy would not fit beside the output.
+  local shard; shard=$(ls "$src"/*.safetensors | head -1)
+  cat "$shard" > "$work/copy.bin"; sync
   t1=$(date +%s.%N); rm -f "$work/copy.bin"
-  local copy_gbs; copy_gbs=$(python3 -c "print($bytes/1e9/($t1-$t0))")
+  local copy_gbs; copy_gbs=$(python3 -c "print($(stat -c %s "$shard")/1e9/($t1-$t0))")
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
   /usr/bin/time -v -o "$work/time.txt" "$troika" convert "$src" -o "$work/out.gguf" --type "$type" -q --json \
     -t "$threads" > "$work/report.json"
