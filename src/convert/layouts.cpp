@@ -135,7 +135,10 @@ SourceTensor row_slice(const RawTensor& t, const std::string& name, int64_t row0
   s.file = t.file;
   s.read = [t, row0, rows](float* out) {
     const int64_t cols = t.shape[1];
-    return to_f32(t.dtype, t.data + row0 * cols * dtype_size(t.dtype), out, rows * cols);
+    const uint8_t* p = t.data + row0 * cols * dtype_size(t.dtype);
+    Status st = to_f32(t.dtype, p, out, rows * cols);
+    release_pages(p, static_cast<size_t>(rows * cols) * dtype_size(t.dtype));
+    return st;
   };
   return s;
 }

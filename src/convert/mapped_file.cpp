@@ -82,9 +82,8 @@ MappedFile::~MappedFile() {
   if (data_) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-void MappedFile::release(const uint8_t* p, size_t n) const {
-  if (!data_ || p < data_ || p >= data_ + size_) return;
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+void release_pages(const void* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   uintptr_t begin = reinterpret_cast<uintptr_t>(p);
   uintptr_t end = begin + n;
   begin = (begin + page - 1) / page * page;  // only whole pages inside the range

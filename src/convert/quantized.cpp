@@ -6,6 +6,7 @@
 #include <set>
 
 #include "convert/dequant.h"
+#include "ggml.h"
 
 namespace troika::convert {
 
@@ -55,7 +56,11 @@ SourceTensor plain(const RawTensor& t) {
   s.shape = t.shape;
   s.format = std::string(dtype_name(t.dtype));
   s.file = t.file;
-  s.read = [t](float* out) { return to_f32(t.dtype, t.data, out, t.numel()); };
+  s.read = [t](float* out) {
+    Status st = to_f32(t.dtype, t.data, out, t.numel());
+    release(t);
+    return st;
+  };
   return s;
 }
 
@@ -171,6 +176,7 @@ Status Decoder::fp8(const RawTensor& w) {
   }
   st.read = [w, scale = std::move(scale), rows, cols, br, bc](float* out) -> Status {
     TROIKA_RETURN_IF_ERROR(to_f32(w.dtype, w.data, out, rows * cols));
+    release(w);
     const int64_t n_blk_c = bc ? (cols + bc - 1) / bc : 0;
     for (int64_t r = 0; r < rows; ++r) {
       float* o = out + r * cols;
@@ -207,6 +213,7 @@ Status Decoder::nvfp4(const RawTensor& w) {
   const RawTensor scales = *bs;
   st.read = [w, scales, global](float* out) -> Status {
     dequant_nvfp4(w.data, scales.data, global, w.shape[0], w.shape[1] * 2, out);
+    release(w);
     return {};
   };
   out_.push_back(std::move(st));
@@ -249,8 +256,34 @@ Status Decoder::awq(const RawTensor& qw) {
   st.read = [qw, zeros, scales, in, out_f, group](float* out) -> Status {
     dequant_awq(reinterpret_cast<const int32_t*>(qw.data), reinterpret_cast<const int32_t*>(zeros.data),
                 reinterpret_cast<const uint16_t*>(scales.data), in, out_f, group, out);
+    release(qw);
     return {};
   };
+  if (group % 32 == 0) {
+    st.read_q4_1 = [qw, zeros, scales, in, out_f, group](uint8_t* out) -> Status {
+      const int64_t words = out_f / 8;
+      const auto* q = reinterpret_cast<const int32_t*>(qw.data);
+      const auto* z = reinterpret_cast<const int32_t*>(zeros.data);
+      const auto* s = reinterpret_cast<const uint16_t*>(scales.data);
+      for (int64_t n = 0; n < out_f; ++n) {
+        for (int64_t k0 = 0; k0 < in; k0 += 32) {
+          uint8_t* b = out + (n * (in / 32) + k0 / 32) * 20;
+          const int64_t g = k0 / group;
+          const uint16_t d = s[g * out_f + n];
+          const int zero = awq_nibble(z + g * words, n);
+          const ggml_fp16_t m = ggml_fp32_to_fp16(-f16_to_f32(d) * static_cast<float>(zero));
+          std::memcpy(b, &d, 2);
+          std::memcpy(b + 2, &m, 2);
+          for (int j = 0; j < 16; ++j) {
+            const int lo = awq_nibble(q + (k0 + j) * words, n), hi = awq_nibble(q + (k0 + j + 16) * words, n);
+            b[4 + j] = static_cast<uint8_t>(lo | hi << 4);
+          }
+        }
+      }
+      release(qw);
+      return {};
+    };
+  }
   out_.push_back(std::move(st));
   return {};
 }
@@ -312,6 +345,7 @@ Status Decoder::bnb4(const RawTensor& w) {
   st.file = w.file;
   st.read = [w, code = std::move(code), absmax = std::move(absmax), blocksize, numel](float* out) -> Status {
     dequant_bnb4(w.data, code.data(), absmax.data(), blocksize, numel, out);
+    release(w);
     return {};
   };
   out_.push_back(std::move(st));

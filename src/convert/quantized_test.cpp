@@ -13,6 +13,8 @@
 
 #include "checkpoint_writer.h"
 #include "fixtures.h"
+#include "ggml.h"
+#include "gguf.h"
 #include "onnx_writer.h"
 #include "torch_writer.h"
 #include "test_models.h"
@@ -110,6 +112,32 @@ TEST(QuantizedFormatTest, PackedWeightWithoutSchemeIsRefusedNamingTensorAndFile)
   EXPECT_EQ(r.status().code(), Code::kUnimplemented);
   EXPECT_NE(r.status().message().find("up_proj.qweight"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find("model.safetensors"), std::string::npos) << r.status().message();
+}
+
+// AWQ's 4-bit codes move into Q4_1 blocks unchanged (d = scale, m = -scale * zero): the GGUF's
+// weights equal the AWQ dequantisation up to the f16 rounding of m, where requantizing the
+// decoded floats would round every element a second time.
+TEST(QuantizedFormatTest, AwqBecomesQ4_1WithoutRequantizing) {
+  const std::string dir = troika::testing::temp_dir() + "/awq-q41";
+  ASSERT_TRUE(troika::testing::make_quantized_checkpoint(troika::testing::fixture_dir("gemma2"), dir, "awq", 32).ok());
+  ASSERT_TRUE(convert(dir, dir + ".gguf", ConvertOptions{.type = "q4_1"}).ok());
+  auto awq = read_tensor(dir, "model.layers.0.mlp.up_proj.weight");
+  ASSERT_TRUE(awq.ok());
+  ggml_context* meta = nullptr;
+  gguf_init_params gp{false, &meta};
+  gguf_context* g = gguf_init_from_file((dir + ".gguf").c_str(), gp);
+  ASSERT_TRUE(g);
+  ggml_tensor* t = ggml_get_tensor(meta, "blk.0.ffn_up.weight");
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->type, GGML_TYPE_Q4_1);
+  std::vector<float> got(static_cast<size_t>(ggml_nelements(t)));
+  ggml_get_type_traits(GGML_TYPE_Q4_1)->to_float(t->data, got.data(), ggml_nelements(t));
+  gguf_free(g);
+  ggml_free(meta);
+  ASSERT_EQ(got.size(), awq->size());
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(got[i] - (*awq)[i])));
+  EXPECT_LE(worst, 2e-4);
 }
 
 // End to end: a fixture stored in a quantized layout converts and its logits stay near the float

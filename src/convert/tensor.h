@@ -43,6 +43,12 @@ struct RawTensor {
   }
 };
 
+// Tells the kernel that the mapped pages wholly inside [p, p + n) will not be read again, so they
+// leave this process's resident set: converting tensor by tensor then keeps memory flat however
+// large the checkpoint. Harmless on memory that is not a file mapping.
+void release_pages(const void* p, size_t n);
+inline void release(const RawTensor& t) { release_pages(t.data, t.n_bytes); }
+
 // A read-only memory map of a whole file. Move-only.
 class MappedFile {
  public:
@@ -55,9 +61,6 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  // Tells the kernel these pages will not be read again (keeps resident memory flat while
-  // streaming a checkpoint larger than RAM).
-  void release(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile() = default;
@@ -75,6 +78,10 @@ struct SourceTensor {
   std::string format;          // how it is stored: "BF16", "FP8 E4M3 per-tensor", "AWQ int4 g128"
   std::string file;            // where it is stored, for messages
   std::function<Status(float* out)> read;
+  // Set where the stored blocks map onto ggml's Q4_1 without loss of the 4-bit codes (AWQ int4
+  // with zero points: d = scale, m = -scale * zero): writes shape[0] x shape[1]/32 blocks of 20
+  // bytes (f16 d, f16 m, 16 bytes holding elements j and j+16 in the low and high nibble).
+  std::function<Status(uint8_t* out)> read_q4_1;
 
   int64_t numel() const {
     int64_t n = 1;

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -37,13 +39,21 @@ void permute_rope(float* data, int64_t rows, int64_t cols, int n_head) {
   }
 }
 
-// Converts rows of f32 to `type`, splitting the rows over threads.
-void convert_rows(ggml_type type, const float* src, uint8_t* dst, int64_t rows, int64_t cols,
-                  int n_threads) {
+// Converts rows of f32 to `type`, splitting the rows over threads. Returns the index of a NaN
+// or infinite element, or -1: a corrupt weight must not pass silently into the GGUF.
+int64_t convert_rows(ggml_type type, const float* src, uint8_t* dst, int64_t rows, int64_t cols,
+                     int n_threads) {
   const size_t row_bytes = ggml_row_size(type, cols);
+  std::atomic<int64_t> bad{-1};
   auto work = [&](int64_t r0, int64_t r1) {
     if (r0 >= r1) return;
     const float* s = src + r0 * cols;
+    for (int64_t i = 0; i < (r1 - r0) * cols; ++i) {
+      if (!std::isfinite(s[i])) {
+        bad = r0 * cols + i;
+        return;
+      }
+    }
     uint8_t* d = dst + r0 * row_bytes;
     const int64_t n = (r1 - r0) * cols;
     switch (type) {
@@ -55,11 +65,15 @@ void convert_rows(ggml_type type, const float* src, uint8_t* dst, int64_t rows, 
   };
   const int64_t min_rows_per_thread = 64;
   const int n = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n_threads, rows / min_rows_per_thread)));
-  if (n == 1) return work(0, rows);
+  if (n == 1) {
+    work(0, rows);
+    return bad;
+  }
   std::vector<std::thread> threads;
   const int64_t chunk = (rows + n - 1) / n;
   for (int i = 0; i < n; ++i) threads.emplace_back(work, i * chunk, std::min(rows, (i + 1) * chunk));
   for (auto& t : threads) t.join();
+  return bad;
 }
 
 // Removes the temporary file unless released.
@@ -72,6 +86,8 @@ struct TempFile {
     if (!keep) std::remove(path.c_str());
   }
 };
+
+constexpr uint8_t kZeros[64] = {};
 
 }  // namespace
 
@@ -152,28 +168,45 @@ Result<uint64_t> write_gguf(gguf_context* g, const ArchPlan& plan, const std::st
   const size_t align = gguf_get_alignment(g);
 
   uint64_t done = 0;
-  std::vector<float> f32;
-  std::vector<uint8_t> bytes;
+  // Buffers grow to the largest tensor and are reused; never zero-filled (every byte is written).
+  std::unique_ptr<float[]> f32;
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t f32_cap = 0, bytes_cap = 0;
   for (size_t i = 0; i < plan.tensors.size(); ++i) {
     const OutTensor& t = plan.tensors[i];
     const int64_t n = numel(t.shape);
     const int64_t cols = t.shape.back(), rows = n / cols;
-    f32.resize(static_cast<size_t>(n));
-    Status st = materialize(t, f32.data());
-    if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());
-    for (int64_t k = 0; k < n; ++k) {
-      if (!std::isfinite(f32[k])) {
-        return data_loss(t.name + " (from " + (t.parts.empty() ? "generated" : t.parts[0]->name + " in " + t.parts[0]->file) +
-                         ") holds a NaN or infinity at element " + std::to_string(k));
-      }
-    }
     const size_t size = ggml_row_size(types[i], cols) * rows;
-    bytes.resize(size);
-    convert_rows(types[i], f32.data(), bytes.data(), rows, cols, opts.n_threads);
-    TROIKA_RETURN_IF_ERROR(write(bytes.data(), size));
-    const size_t pad = (align - size % align) % align;
-    static const uint8_t zeros[64] = {};
-    TROIKA_RETURN_IF_ERROR(write(zeros, pad));
+    if (size > bytes_cap) {
+      bytes.reset();
+      bytes.reset(new uint8_t[size]);
+      bytes_cap = size;
+    }
+    if (types[i] == GGML_TYPE_Q4_1 && t.parts.size() == 1 && t.parts[0]->read_q4_1 &&
+        t.transform == Transform::kNone && t.row_end < 0) {
+      // The source's own 4-bit codes, re-laid as Q4_1 blocks: no second rounding.
+      Status st = t.parts[0]->read_q4_1(bytes.get());
+      if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());
+      TROIKA_RETURN_IF_ERROR(write(bytes.get(), size));
+      TROIKA_RETURN_IF_ERROR(write(kZeros, (align - size % align) % align));
+      done += size;
+      if (opts.on_tensor) opts.on_tensor(t, done, total);
+      continue;
+    }
+    if (static_cast<size_t>(n) > f32_cap) {
+      f32.reset();
+      f32.reset(new float[static_cast<size_t>(n)]);
+      f32_cap = static_cast<size_t>(n);
+    }
+    Status st = materialize(t, f32.get());
+    if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());
+    const int64_t bad = convert_rows(types[i], f32.get(), bytes.get(), rows, cols, opts.n_threads);
+    if (bad >= 0) {
+      return data_loss(t.name + " (from " + (t.parts.empty() ? "generated" : t.parts[0]->name + " in " + t.parts[0]->file) +
+                       ") holds a NaN or infinity at element " + std::to_string(bad));
+    }
+    TROIKA_RETURN_IF_ERROR(write(bytes.get(), size));
+    TROIKA_RETURN_IF_ERROR(write(kZeros, (align - size % align) % align));
     done += size;
     if (opts.on_tensor) opts.on_tensor(t, done, total);
   }
