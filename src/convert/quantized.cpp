@@ -61,6 +61,7 @@ SourceTensor plain(const RawTensor& t) {
     release(t);
     return st;
   };
+  s.prefetch = [t] { prefetch_pages(t.data, t.n_bytes); };
   return s;
 }
 
@@ -174,6 +175,7 @@ Status Decoder::fp8(const RawTensor& w) {
   } else {
     return data_loss(where(*s) + " has shape " + shape_str(s->shape) + ", which fits neither a per-tensor, per-channel nor block scale of " + shape_str(w.shape));
   }
+  st.prefetch = [w] { prefetch_pages(w.data, w.n_bytes); };
   st.read = [w, scale = std::move(scale), rows, cols, br, bc](float* out) -> Status {
     TROIKA_RETURN_IF_ERROR(to_f32(w.dtype, w.data, out, rows * cols));
     release(w);

@@ -47,6 +47,9 @@ struct RawTensor {
 // leave this process's resident set: converting tensor by tensor then keeps memory flat however
 // large the checkpoint. Harmless on memory that is not a file mapping.
 void release_pages(const void* p, size_t n);
+// Asks the kernel to start reading [p, p + n) in the background (the next tensor, while this
+// one converts).
+void prefetch_pages(const void* p, size_t n);
 inline void release(const RawTensor& t) { release_pages(t.data, t.n_bytes); }
 
 // A read-only memory map of a whole file. Move-only.
@@ -78,6 +81,7 @@ struct SourceTensor {
   std::string format;          // how it is stored: "BF16", "FP8 E4M3 per-tensor", "AWQ int4 g128"
   std::string file;            // where it is stored, for messages
   std::function<Status(float* out)> read;
+  std::function<void()> prefetch;  // optional: start reading the stored bytes in the background
   // Set where the stored blocks map onto ggml's Q4_1 without loss of the 4-bit codes (AWQ int4
   // with zero points: d = scale, m = -scale * zero): writes shape[0] x shape[1]/32 blocks of 20
   // bytes (f16 d, f16 m, 16 bytes holding elements j and j+16 in the low and high nibble).
