@@ -44,7 +44,7 @@ CliRun troika(const std::string& args, const std::string& input = "") {
 
 TEST(Cli, HelpForEveryCommand) {
   for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel", "score", "json",
-                        "validate", "repair", "constrain-bench"}) {
+                        "validate", "repair", "constrain-bench", "convert", "logits"}) {
     CliRun r = troika(c + " --help");
     EXPECT_EQ(r.exit_code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
@@ -251,6 +251,28 @@ TEST(Cli, ConstrainBenchOnMaskBenchLayout) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   EXPECT_EQ(troika("constrain-bench --vocab " + vocab + " /nonexistent").exit_code, 3);
+}
+
+TEST(Cli, ConvertThenLogits) {
+  const std::string fixture = testing::repo_root() + "/../shared/fixtures/phi3";
+  const std::string out = testing::temp_dir() + "/phi3.gguf";
+  CliRun r = troika("convert " + fixture + " -o " + out + " --type f32 --json -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "phi3");
+  EXPECT_EQ(j["type"], "f32");
+  r = troika("convert " + fixture + " --list");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("model.layers.0.self_attn.qkv_proj.weight"), std::string::npos) << r.out;
+  const std::string logits = testing::temp_dir() + "/phi3.f32";
+  r = troika("logits -m " + out + " --ids 1,2,3 -o " + logits);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(slurp(logits).size(), 3u * 1011u * sizeof(float));  // [n_tokens, n_vocab] f32
+  EXPECT_EQ(troika("logits -m " + out + " --ids 1,x -o " + logits).exit_code, 2);
+  EXPECT_EQ(troika("logits -m " + out + " --ids 999999 -o " + logits).exit_code, 2);
+  EXPECT_EQ(troika("convert /nonexistent -o " + out).exit_code, 3);
+  EXPECT_EQ(troika("convert " + fixture + " -o " + out + " --type q9_9").exit_code, 2);
+  EXPECT_EQ(troika("convert " + fixture).exit_code, 2);  // no -o
 }
 
 }  // namespace
