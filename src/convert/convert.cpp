@@ -28,7 +28,7 @@ struct DirectType {
 constexpr DirectType kDirect[] = {
     {"f32", GGML_TYPE_F32, 0},   {"f16", GGML_TYPE_F16, 1},   {"bf16", GGML_TYPE_BF16, 32},
     {"q8_0", GGML_TYPE_Q8_0, 7}, {"q4_0", GGML_TYPE_Q4_0, 2}, {"q4_1", GGML_TYPE_Q4_1, 3},
-    {"q5_0", GGML_TYPE_Q5_0, 8}, {"q5_1", GGML_TYPE_Q5_1, 9},
+    {"q5_0", GGML_TYPE_Q5_0, 8}, {"q5_1", GGML_TYPE_Q5_1, 9}, {"nvfp4", GGML_TYPE_NVFP4, 39},
 };
 
 const DirectType* find_direct(std::string_view name) {
@@ -41,6 +41,7 @@ const DirectType* find_direct(std::string_view name) {
 // What "auto" means for a checkpoint: keep the precision it was published in.
 std::string auto_type(const Checkpoint& ck, const ArchPlan& plan) {
   const std::string& q = ck.quantization;
+  if (q.find("nvfp4") != std::string::npos) return "nvfp4";
   if (q.find("fp8") != std::string::npos || q == "fp8" || q == "compressed-tensors") return "q8_0";
   if (!q.empty()) return "q4_1";
   for (const OutTensor& t : plan.tensors) {
@@ -76,6 +77,25 @@ class ProgressBar {
   int last_decile_ = -1;
 };
 
+// NVFP4 weights carry their per-tensor scale as a "<name>.scale" F32 [1] tensor that llama.cpp
+// multiplies after the matmul; it goes right after its weight.
+ArchPlan with_nvfp4_scales(const ArchPlan& plan) {
+  ArchPlan out = plan;
+  out.tensors.clear();
+  for (const OutTensor& t : plan.tensors) {
+    out.tensors.push_back(t);
+    if (tensor_type(t, GGML_TYPE_NVFP4) != GGML_TYPE_NVFP4) continue;
+    OutTensor s;
+    s.name = t.name.substr(0, t.name.size() - std::string(".weight").size()) + ".scale";
+    s.shape = {1};
+    s.keep_f32 = true;
+    s.generated = {t.parts[0]->nvfp4_scale2};
+    s.source_format = "NVFP4 scale";
+    out.tensors.push_back(std::move(s));
+  }
+  return out;
+}
+
 Result<uint64_t> write_direct(const Checkpoint& ck, const ArchPlan& plan, const Vocab& vocab,
                               const DirectType& type, const std::string& name, const std::string& out,
                               int n_threads, ProgressBar* bar) {
@@ -89,6 +109,7 @@ Result<uint64_t> write_direct(const Checkpoint& ck, const ArchPlan& plan, const 
   wo.type = type.type;
   wo.n_threads = n_threads;
   wo.on_tensor = [bar](const OutTensor& t, uint64_t done, uint64_t total) { bar->update(t.name, done, total); };
+  if (type.type == GGML_TYPE_NVFP4) return write_gguf(g.get(), with_nvfp4_scales(plan), out, wo);
   return write_gguf(g.get(), plan, out, wo);
 }
 

@@ -218,6 +218,27 @@ Status Decoder::nvfp4(const RawTensor& w) {
     release(w);
     return {};
   };
+  if ((w.shape[1] * 2) % 64 == 0) {
+    st.nvfp4_scale2 = global;
+    st.read_nvfp4 = [w, scales](uint8_t* out) -> Status {
+      const int64_t rows = w.shape[0], cols = w.shape[1] * 2;
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* p = w.data + r * (cols / 2);       // element 2k low, 2k+1 high
+        const uint8_t* sc = scales.data + r * (cols / 16);
+        for (int64_t b = 0; b < cols / 64; ++b) {
+          uint8_t* blk = out + (r * (cols / 64) + b) * 36;
+          for (int s = 0; s < 4; ++s) {
+            blk[s] = sc[b * 4 + s] & 0x7F;  // UE4M3: the E4M3 scale without its (zero) sign
+            const int64_t e0 = b * 64 + s * 16;
+            auto code = [&](int64_t e) { return (e & 1) ? p[e / 2] >> 4 : p[e / 2] & 0xF; };
+            for (int j = 0; j < 8; ++j) blk[4 + s * 8 + j] = static_cast<uint8_t>(code(e0 + j) | code(e0 + j + 8) << 4);
+          }
+        }
+      }
+      release(w);
+      return {};
+    };
+  }
   out_.push_back(std::move(st));
   return {};
 }

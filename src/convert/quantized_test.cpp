@@ -140,6 +140,48 @@ TEST(QuantizedFormatTest, AwqBecomesQ4_1WithoutRequantizing) {
   EXPECT_LE(worst, 2e-4);
 }
 
+// ModelOpt NVFP4 moves into ggml's NVFP4 blocks unchanged, its per-tensor scale into a
+// "<name>.scale" tensor: block values x scale equal ModelOpt's own dequantisation exactly, for q
+// and k too (their packed rows are permuted like float rows).
+TEST(QuantizedFormatTest, Nvfp4BecomesGgmlNvfp4Losslessly) {
+  const std::string dir = troika::testing::temp_dir() + "/nvfp4-native";
+  ASSERT_TRUE(troika::testing::make_quantized_checkpoint(troika::testing::fixture_dir("llama31"), dir, "nvfp4").ok());
+  auto r = convert(dir, dir + ".gguf");  // auto: nvfp4 for an NVFP4 checkpoint
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->out_type, "nvfp4");
+  ASSERT_TRUE(convert(dir, dir + "-f32.gguf", ConvertOptions{.type = "f32"}).ok());
+  ggml_context *meta = nullptr, *meta32 = nullptr;
+  gguf_context* g = gguf_init_from_file((dir + ".gguf").c_str(), gguf_init_params{false, &meta});
+  gguf_context* g32 = gguf_init_from_file((dir + "-f32.gguf").c_str(), gguf_init_params{false, &meta32});
+  ASSERT_TRUE(g && g32);
+  // ffn_down's rows (160 elements) hold no whole 64-blocks: it stays 16-bit, without a scale.
+  ASSERT_TRUE(ggml_get_tensor(meta, "blk.1.ffn_down.weight"));
+  EXPECT_EQ(ggml_get_tensor(meta, "blk.1.ffn_down.weight")->type, GGML_TYPE_F16);
+  EXPECT_FALSE(ggml_get_tensor(meta, "blk.1.ffn_down.scale"));
+  for (const char* name : {"blk.0.attn_q", "blk.0.attn_k", "blk.1.ffn_up"}) {
+    ggml_tensor* w = ggml_get_tensor(meta, (std::string(name) + ".weight").c_str());
+    ggml_tensor* scale = ggml_get_tensor(meta, (std::string(name) + ".scale").c_str());
+    ggml_tensor* ref = ggml_get_tensor(meta32, (std::string(name) + ".weight").c_str());
+    ASSERT_TRUE(w && scale && ref) << name;
+    ASSERT_EQ(w->type, GGML_TYPE_NVFP4) << name;
+    std::vector<float> got(static_cast<size_t>(ggml_nelements(w)));
+    ggml_get_type_traits(GGML_TYPE_NVFP4)->to_float(w->data, got.data(), ggml_nelements(w));
+    const float s2 = *static_cast<const float*>(scale->data);
+    const float* want = static_cast<const float*>(ref->data);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i] * s2, want[i]) << name << " element " << i;
+  }
+  gguf_free(g);
+  gguf_free(g32);
+  ggml_free(meta);
+  ggml_free(meta32);
+  auto model = engine::Model::load(dir + ".gguf");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const auto golden = troika::testing::read_golden("llama31");
+  const double diff = troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits);
+  std::printf("llama31 nvfp4 -> nvfp4: max |logit - float logit| = %.4g\n", diff);
+  EXPECT_LE(diff, 1.2);
+}
+
 // End to end: a fixture stored in a quantized layout converts and its logits stay near the float
 // model's. These random-weight fixtures are touchy (logit std 0.64): llama.cpp's own Q8_0 of the
 // float llama31 moves logits by 0.08 and its Q4_0 by 1.02. Measured here: FP8 0.19-0.31, NVFP4

@@ -86,6 +86,12 @@ struct SourceTensor {
   // with zero points: d = scale, m = -scale * zero): writes shape[0] x shape[1]/32 blocks of 20
   // bytes (f16 d, f16 m, 16 bytes holding elements j and j+16 in the low and high nibble).
   std::function<Status(uint8_t* out)> read_q4_1;
+  // Set for ModelOpt NVFP4 weights whose rows hold whole 64-element blocks: writes shape[0] x
+  // shape[1]/64 blocks of ggml's NVFP4 (4 UE4M3 sub-block scales, then 32 bytes holding elements
+  // j and j+8 of each 16-element sub-block in the low and high nibble), the same E2M1 codes and
+  // scales re-laid; the per-tensor scale that multiplies them is nvfp4_scale2.
+  std::function<Status(uint8_t* out)> read_nvfp4;
+  float nvfp4_scale2 = 0;
 
   int64_t numel() const {
     int64_t n = 1;

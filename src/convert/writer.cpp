@@ -26,16 +26,17 @@ int64_t numel(const std::vector<int64_t>& shape) {
 }
 
 // Half-split (NEOX) rows of each head to adjacent rotary pairs, as llama.cpp's "norm" rope
-// expects: within a head, output row 2i+j is input row j*half + i.
-void permute_rope(float* data, int64_t rows, int64_t cols, int n_head) {
+// expects: within a head, output row 2i+j is input row j*half + i. Rows are opaque bytes, so
+// this serves floats and packed blocks (NVFP4) alike.
+void permute_rope(uint8_t* data, int64_t rows, size_t row_bytes, int n_head) {
   const int64_t head = rows / n_head, half = head / 2;
-  std::vector<float> tmp(static_cast<size_t>(head * cols));
+  std::vector<uint8_t> tmp(static_cast<size_t>(head) * row_bytes);
   for (int h = 0; h < n_head; ++h) {
-    float* base = data + h * head * cols;
-    std::memcpy(tmp.data(), base, tmp.size() * sizeof(float));
+    uint8_t* base = data + h * head * row_bytes;
+    std::memcpy(tmp.data(), base, tmp.size());
     for (int64_t i = 0; i < half; ++i) {
       for (int j = 0; j < 2; ++j) {
-        std::memcpy(base + (2 * i + j) * cols, tmp.data() + (j * half + i) * cols, cols * sizeof(float));
+        std::memcpy(base + (2 * i + j) * row_bytes, tmp.data() + (j * half + i) * row_bytes, row_bytes);
       }
     }
   }
@@ -107,6 +108,9 @@ constexpr uint8_t kZeros[64] = {};
 
 ggml_type tensor_type(const OutTensor& t, ggml_type wanted) {
   if (t.keep_f32 || t.shape.size() < 2) return GGML_TYPE_F32;
+  if (wanted == GGML_TYPE_NVFP4) {  // only weights published as NVFP4; the rest stay 16-bit
+    return t.parts.size() == 1 && t.parts[0]->read_nvfp4 && t.row_end < 0 ? GGML_TYPE_NVFP4 : GGML_TYPE_F16;
+  }
   if (t.shape.back() % ggml_blck_size(wanted) != 0) return wanted == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
   return wanted;
 }
@@ -136,7 +140,7 @@ Status materialize(const OutTensor& t, float* out) {
       for (int64_t i = 0; i < n; ++i) out[i] += 1.0f;
       break;
     case Transform::kPermuteRope:
-      permute_rope(out, t.shape[0], cols, t.n_head);
+      permute_rope(reinterpret_cast<uint8_t*>(out), t.shape[0], static_cast<size_t>(cols) * sizeof(float), t.n_head);
       break;
   }
   return {};
@@ -218,6 +222,11 @@ Result<uint64_t> write_gguf(gguf_context* g, const ArchPlan& plan, const std::st
       // The source's own 4-bit codes, re-laid as Q4_1 blocks: no second rounding.
       Status st = t.parts[0]->read_q4_1(bytes);
       if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());
+    } else if (types[i] == GGML_TYPE_NVFP4) {
+      // ModelOpt's E2M1 codes and block scales, re-laid as ggml's NVFP4 blocks (lossless).
+      Status st = t.parts[0]->read_nvfp4(bytes);
+      if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());
+      if (t.transform == Transform::kPermuteRope) permute_rope(bytes, rows, size / rows, t.n_head);
     } else {
       if (static_cast<size_t>(n) > f32_cap) {
         f32.reset();
