@@ -182,7 +182,7 @@ Status Decoder::fp8(const RawTensor& w) {
     const int64_t n_blk_c = bc ? (cols + bc - 1) / bc : 0;
     for (int64_t r = 0; r < rows; ++r) {
       float* o = out + r * cols;
-      if (scale.size() == 1 || static_cast<int64_t>(scale.size()) == rows && br == 0) {
+      if (scale.size() == 1 || (static_cast<int64_t>(scale.size()) == rows && br == 0)) {
         const float k = scale.size() == 1 ? scale[0] : scale[r];
         for (int64_t c = 0; c < cols; ++c) o[c] *= k;
       } else {

@@ -64,7 +64,10 @@ std::string read_all(const std::string& path) {
 // A pickle BINUNICODE string.
 std::string bin_str(const std::string& s) {
   const uint32_t n = s.size();
-  return "X" + std::string(reinterpret_cast<const char*>(&n), 4) + s;
+  std::string out = "X";  // appended piecewise: gcc 12's -Wrestrict misfires on "lit" + string
+  out.append(reinterpret_cast<const char*>(&n), 4);
+  out.append(s);
+  return out;
 }
 
 // The tensors point into `bytes`, so it must outlive them (hence no temporaries).
@@ -159,7 +162,9 @@ TEST(TorchZip, ManyTensorsUseLongMemoSlotsAndBatches) {
   // Over 256 memo slots (LONG_BINPUT/LONG_BINGET) and over 1000 items (several SETITEMS).
   std::vector<TorchTensorData> t;
   for (int i = 0; i < 1001; ++i) {
-    t.push_back(tensor("w" + std::to_string(i), DType::kF32, {1}, f32_bytes({float(i)})));
+    std::string name = "w";  // appended: gcc 12's -Wrestrict misfires on "lit" + string
+    name.append(std::to_string(i));
+    t.push_back(tensor(name, DType::kF32, {1}, f32_bytes({float(i)})));
   }
   const std::string path = temp_path("many.ckpt");
   ASSERT_TRUE(write_torch_checkpoint(path, t, "model_state_dict").ok());
