@@ -71,6 +71,32 @@ TEST_P(FixtureTest, TokenizerReproducesReference) {
   EXPECT_GT(n, 20);
 }
 
+// The chat template travels into the GGUF and renders as the reference rendered it; Llama 3.1's
+// several end-of-generation tokens are all recognised.
+TEST(FixtureMetadataTest, Llama31ChatTemplateAndEndTokens) {
+  const std::string out = troika::testing::temp_dir() + "/llama31-meta.gguf";
+  ASSERT_TRUE(convert(fixture_dir("llama31"), out, ConvertOptions{.type = "f32"}).ok());
+  auto model = engine::Model::load(out);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  std::ifstream tf(fixture_dir("llama31") + "/chat_template.jinja");
+  const std::string tmpl((std::istreambuf_iterator<char>(tf)), std::istreambuf_iterator<char>());
+  EXPECT_EQ((*model)->info().chat_template, tmpl);
+  std::ifstream gf(fixture_dir("llama31") + "/golden.json");
+  const auto golden = nlohmann::json::parse(gf);
+  std::vector<engine::ChatMessage> msgs;
+  for (const auto& m : golden.at("messages")) msgs.push_back({m.at("role"), m.at("content")});
+  auto text = (*model)->render_chat(msgs);
+  ASSERT_TRUE(text.ok()) << text.status().to_string();
+  auto ids = (*model)->tokenize(*text, true, true);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, golden.at("prompt_ids").get<std::vector<int32_t>>());
+  const auto& sp = (*model)->info().special;
+  EXPECT_EQ(sp.bos, 1000);
+  EXPECT_EQ(sp.eos, 1004);  // tokenizer_config's eos_token, <|eot_id|>
+  for (int32_t id : {1001, 1004, 1005}) EXPECT_TRUE((*model)->is_eog(id)) << id;  // end_of_text, eot, eom
+  EXPECT_FALSE((*model)->is_eog(1002));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, FixtureTest,
     ::testing::Values(FixtureCase{"llama31", "f32", 1e-4, true}, FixtureCase{"mistral03", "f32", 1e-4, false},
