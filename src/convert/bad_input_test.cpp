@@ -1,5 +1,6 @@
 // Bad input gets a clear error naming the file and tensor, and leaves no output behind; plus
-// the layouts that are not Hugging Face folders (Mistral native).
+// variants of the fixtures as other publishers lay them out (Mistral native, the 2024 config
+// form, unsloth's Mistral-fied Phi-3), each of which must give the fixture's own logits.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -29,7 +30,9 @@ struct Scratch {
     const std::string src = troika::testing::fixture_dir(fixture);
     for (const auto& e : fs::directory_iterator(src)) {
       const std::string n = e.path().filename().string();
-      if (n.rfind("tokenizer", 0) == 0 || n == "chat_template.jinja") fs::copy_file(e.path(), dir + "/" + n);
+      if (n.rfind("tokenizer", 0) == 0 || n == "chat_template.jinja" || n == "generation_config.json") {
+        fs::copy_file(e.path(), dir + "/" + n);
+      }
     }
     std::ifstream(src + "/config.json") >> config;
     tensors = troika::testing::read_float_tensors(src);
@@ -194,6 +197,64 @@ TEST(LayoutTest, MistralNativeReproducesGoldenLogits) {
   auto model = engine::Model::load(dir + ".gguf");
   ASSERT_TRUE(model.ok());
   const auto golden = troika::testing::read_golden("mistral03");
+  EXPECT_LE(troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits), 1e-4);
+}
+
+// The published 2024 checkpoints write rope settings as top-level rope_theta + rope_scaling;
+// transformers 5 (the fixtures) as rope_parameters. Both must give the same model.
+TEST(LayoutTest, Llama31ConfigIn2024FormGivesTheSameLogits) {
+  Scratch s("llama31-2024-config");
+  nlohmann::json rp = s.config["rope_parameters"];
+  s.config.erase("rope_parameters");
+  s.config["rope_theta"] = rp["rope_theta"];
+  rp.erase("rope_theta");
+  s.config["rope_scaling"] = rp;
+  s.write();
+  auto r = convert(s.dir, s.dir + ".gguf", ConvertOptions{.type = "f32"});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto model = engine::Model::load(s.dir + ".gguf");
+  ASSERT_TRUE(model.ok());
+  const auto golden = troika::testing::read_golden("llama31");
+  EXPECT_LE(troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits), 1e-4);
+}
+
+// unsloth's "Mistral-fied" Phi-3: MistralForCausalLM with split q/k/v and gate/up and a sliding
+// window llama.cpp's llama architecture ignores. Converted as llama (rotary pairs permuted), it
+// must compute what the phi3 fixture computes.
+TEST(LayoutTest, MistralifiedPhi3ReproducesPhi3Logits) {
+  Scratch s("phi3-mistralified", "phi3");
+  for (const char* f : {"added_tokens.json"}) fs::copy_file(troika::testing::fixture_dir("phi3") + "/" + f, s.dir + "/" + f);
+  const int64_t hidden = s.config["hidden_size"], ff = s.config["intermediate_size"];
+  s.config["architectures"] = {"MistralForCausalLM"};
+  s.config["model_type"] = "mistral";
+  s.config["sliding_window"] = 2048;
+  s.config["rope_theta"] = 10000.0;
+  s.config.erase("rope_parameters");
+  std::vector<FloatTensor> split;
+  for (FloatTensor& t : s.tensors) {
+    auto rows = [&](const std::string& name, int64_t r0, int64_t n) {
+      split.push_back({name, {n, t.shape[1]}, std::vector<float>(t.data.begin() + r0 * t.shape[1], t.data.begin() + (r0 + n) * t.shape[1])});
+    };
+    const size_t q = t.name.find("qkv_proj"), g = t.name.find("gate_up_proj");
+    if (q != std::string::npos) {
+      const std::string p = t.name.substr(0, q);
+      rows(p + "q_proj.weight", 0, hidden), rows(p + "k_proj.weight", hidden, hidden), rows(p + "v_proj.weight", 2 * hidden, hidden);
+    } else if (g != std::string::npos) {
+      const std::string p = t.name.substr(0, g);
+      rows(p + "gate_proj.weight", 0, ff), rows(p + "up_proj.weight", ff, ff);
+    } else {
+      split.push_back(std::move(t));
+    }
+  }
+  s.tensors = std::move(split);
+  s.write();
+  auto r = convert(s.dir, s.dir + ".gguf", ConvertOptions{.type = "f32"});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->architecture, "llama");
+  EXPECT_FALSE(r->notes.empty()) << "the ignored sliding window should be reported";
+  auto model = engine::Model::load(s.dir + ".gguf");
+  ASSERT_TRUE(model.ok());
+  const auto golden = troika::testing::read_golden("phi3");
   EXPECT_LE(troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits), 1e-4);
 }
 
