@@ -25,9 +25,10 @@
 namespace troika::convert {
 
 struct ConvertOptions {
-  // Output type: "auto" (BF16 sources stay bf16, F16/F32 become f16, FP8 becomes q8_0, 4-bit
-  // sources q4_1 (AWQ: lossless re-layout) ...), "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1",
-  // "q5_0", "q5_1", or a llama.cpp mix ("q4_k_m", "q5_k_m", "q6_k", ...) applied after an
+  // Output type: "auto" (BF16 sources stay bf16, F16/F32 become f16, FP8 becomes q8_0, NVFP4
+  // becomes nvfp4 (lossless re-layout, per-tensor scales as "<name>.scale"), other 4-bit sources
+  // q4_1 (AWQ: lossless re-layout)), "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
+  // "q5_1", "nvfp4", or a llama.cpp mix ("q4_k_m", "q5_k_m", "q6_k", ...) applied after an
   // intermediate f16/bf16 file. output_types() lists them all.
   std::string type = "auto";
   int n_threads = 0;       // 0 = all hardware threads
