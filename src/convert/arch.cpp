@@ -9,11 +9,6 @@ namespace troika::convert {
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 // The config values every architecture needs, read from either the 2024 form (top-level
 // rope_theta + rope_scaling) or the transformers-5 form (rope_parameters).

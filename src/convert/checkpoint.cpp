@@ -27,9 +27,6 @@ Result<nlohmann::json> read_json_file(const std::string& path) {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 
 // The safetensors files of a Hugging Face folder, in shard order.
 Result<std::vector<std::string>> weight_files(const std::string& dir,

@@ -315,9 +315,9 @@ class Walker {
                         down.shape[0] == hidden && down.shape[1] == gate_up.shape[0] / 2;
       if (!fits) {
         return data_loss(path_ + ": " + layer + "'s weight shapes do not fit hidden size " +
-                         std::to_string(hidden) + " (qkv " + shape_str(qkv) + ", o " +
-                         shape_str(o) + ", gate_up " + shape_str(gate_up) + ", down " +
-                         shape_str(down) + ")");
+                         std::to_string(hidden) + " (qkv " + shape_str(qkv.shape) + ", o " +
+                         shape_str(o.shape) + ", gate_up " + shape_str(gate_up.shape) + ", down " +
+                         shape_str(down.shape) + ")");
       }
       const std::string prefix = "model.layers." + std::to_string(i) + ".";
       emit(prefix + "input_layernorm.weight", std::move(in_norm));
@@ -419,12 +419,6 @@ class Walker {
       return Status::Ok();
     };
     return out;
-  }
-
-  static std::string shape_str(const Part& p) {
-    std::string s = "[";
-    for (size_t i = 0; i < p.shape.size(); ++i) s += (i ? "," : "") + std::to_string(p.shape[i]);
-    return s + "]";
   }
 
   std::string path_;

@@ -72,6 +72,20 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// "[4096, 14336]", for messages.
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+inline bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
 // A float tensor under its Hugging Face name, produced on demand from whatever the file stores
 // (plain floats, FP8 with scales, packed 4-bit blocks, ...). `read` writes numel() floats,
 // row-major in `shape` order, and may be called from any thread.
