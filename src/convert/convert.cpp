@@ -160,8 +160,12 @@ Result<ConvertReport> convert_impl(const std::string& src, const std::string& ou
   } else {
     // llama.cpp's mixes pick a type per tensor; they start from a 16-bit file of our own.
     const std::string mid_type = auto_type(*ck, plan) == "bf16" ? "bf16" : "f16";
-    const std::string mid = out + ".16bit-partial-" + std::to_string(::getpid());
-    const std::string fin = out + ".partial-" + std::to_string(::getpid());
+    // Hidden names beside the output, as write_gguf's own temporary: never mistaken for a model.
+    const fs::path dest(out);
+    const std::string stem = (dest.parent_path().empty() ? std::string(".") : dest.parent_path().string()) + "/." +
+                             dest.filename().string();
+    const std::string mid = stem + ".16bit-partial-" + std::to_string(::getpid());
+    const std::string fin = stem + ".mix-partial-" + std::to_string(::getpid());
     struct Cleanup {
       std::vector<std::string> paths;
       ~Cleanup() {

@@ -2,6 +2,7 @@
 // logits for the prompt, the greedy continuation, and the tokenizer's ids.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -95,6 +96,23 @@ TEST(FixtureMetadataTest, Llama31ChatTemplateAndEndTokens) {
   EXPECT_EQ(sp.eos, 1004);  // tokenizer_config's eos_token, <|eot_id|>
   for (int32_t id : {1001, 1004, 1005}) EXPECT_TRUE((*model)->is_eog(id)) << id;  // end_of_text, eot, eom
   EXPECT_FALSE((*model)->is_eog(1002));
+}
+
+// llama.cpp's mixes go through an intermediate 16-bit file and its quantizer; only the result is
+// left in the output folder.
+TEST(FixtureMetadataTest, Q4KMMixLoadsAndLeavesOnlyItsOutput) {
+  const std::string dir = troika::testing::temp_dir() + "/mix";
+  std::filesystem::create_directories(dir);
+  auto r = convert(fixture_dir("llama31"), dir + "/llama31-q4_k_m.gguf", ConvertOptions{.type = "q4_k_m"});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->out_type, "q4_k_m");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()), 1);
+  auto model = engine::Model::load(dir + "/llama31-q4_k_m.gguf");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_EQ((*model)->info().file_type, "Q4_K - Medium");
+  const auto golden = troika::testing::read_golden("llama31");
+  // 4-bit: as large as llama.cpp's Q4_0 of this touchy random model (about 1.0).
+  EXPECT_LE(troika::testing::max_abs_diff(troika::testing::all_logits(*model, golden.prompt_ids), golden.logits), 1.5);
 }
 
 INSTANTIATE_TEST_SUITE_P(
