@@ -10,16 +10,6 @@ namespace troika::convert {
 namespace {
 
 
-// The config values every architecture needs, read from either the 2024 form (top-level
-// rope_theta + rope_scaling) or the transformers-5 form (rope_parameters).
-struct Hparams {
-  int64_t n_embd = 0, n_ff = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ctx = 0;
-  int64_t n_vocab = 0;
-  double eps = 1e-5, rope_theta = 10000.0;
-  nlohmann::json rope_scaling;  // null when none (or rope_type "default")
-  bool tied = false;
-};
-
 Result<int64_t> need_int(const nlohmann::json& c, const char* key, const std::string& file) {
   auto it = c.find(key);
   if (it == c.end() || !it->is_number_integer() || it->get<int64_t>() <= 0) {
@@ -96,7 +86,7 @@ std::vector<float> llama3_rope_freqs(const Hparams& h) {
 
 class Planner {
  public:
-  Planner(const Checkpoint& ck, const Hparams& h, ArchPlan* plan) : ck_(ck), h_(h), plan_(plan) {}
+  Planner(const Checkpoint& ck, ArchPlan* plan) : ck_(ck), plan_(plan) {}
 
   // Adds an output tensor made from `hf` names (concatenated along rows).
   Status add(const std::string& gguf, const std::vector<std::string>& hf,
@@ -160,7 +150,6 @@ class Planner {
 
  private:
   const Checkpoint& ck_;
-  const Hparams& h_;
   ArchPlan* plan_;
   std::set<std::string> used_;
 };
@@ -179,13 +168,14 @@ Result<ArchPlan> plan_architecture(const Checkpoint& ck) {
   const nlohmann::json archs = ck.config.value("architectures", nlohmann::json::array());
   plan.hf_arch = archs.is_array() && !archs.empty() && archs[0].is_string() ? archs[0].get<std::string>()
                                                                            : ck.config.value("model_type", std::string());
-  TROIKA_ASSIGN_OR_RETURN(Hparams h, read_hparams(ck));
+  TROIKA_ASSIGN_OR_RETURN(plan.hparams, read_hparams(ck));
+  const Hparams& h = plan.hparams;
   const SourceTensor* embd = ck.find("model.embed_tokens.weight");
   if (!embd || embd->shape.size() != 2) {
     return data_loss(ck.dir + ": no 2-D 'model.embed_tokens.weight' tensor");
   }
   plan.n_vocab = embd->shape[0];
-  Planner p(ck, h, &plan);
+  Planner p(ck, &plan);
   const std::string L = "model.layers.";
   const int64_t q_rows = h.n_head * h.head_dim, kv_rows = h.n_head_kv * h.head_dim;
 
@@ -309,7 +299,7 @@ Result<ArchPlan> plan_architecture(const Checkpoint& ck) {
 }
 
 Status write_arch_kv(const Checkpoint& ck, const ArchPlan& plan, gguf_context* g) {
-  TROIKA_ASSIGN_OR_RETURN(Hparams h, read_hparams(ck));
+  const Hparams& h = plan.hparams;
   const std::string a = plan.gguf_arch;
   auto key = [&](const char* k) { return (a + "." + k); };
   auto u32 = [&](const char* k, int64_t v) { gguf_set_val_u32(g, key(k).c_str(), static_cast<uint32_t>(v)); };

@@ -23,8 +23,6 @@ struct OutTensor {
   std::string name;            // GGUF name: "blk.0.attn_q.weight"
   std::vector<int64_t> shape;  // outermost first ([out, in]); ggml's ne is the reverse
   std::vector<const SourceTensor*> parts;  // concatenated along rows; empty when generated
-  int64_t row_begin = 0;       // a row range of the (concatenated) source; row_end -1 = all
-  int64_t row_end = -1;
   Transform transform = Transform::kNone;
   int n_head = 0;                  // for kPermuteRope: heads in this tensor
   bool keep_f32 = false;           // norms, biases and generated factors stay f32
@@ -32,7 +30,18 @@ struct OutTensor {
   std::string source_format;       // of the parts, for the report
 };
 
+// The config values every architecture needs, read from either the 2024 form (top-level
+// rope_theta + rope_scaling) or the transformers-5 form (rope_parameters).
+struct Hparams {
+  int64_t n_embd = 0, n_ff = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ctx = 0;
+  int64_t n_vocab = 0;
+  double eps = 1e-5, rope_theta = 10000.0;
+  nlohmann::json rope_scaling;  // null when none (or rope_type "default")
+  bool tied = false;
+};
+
 struct ArchPlan {
+  Hparams hparams;
   std::string gguf_arch;     // "llama", "gemma2", "phi3"
   std::string hf_arch;       // "LlamaForCausalLM", ...
   int64_t n_vocab = 0;       // rows of the embedding

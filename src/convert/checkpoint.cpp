@@ -131,7 +131,7 @@ Result<std::shared_ptr<Checkpoint>> open_hf_folder(const std::string& dir) {
   TROIKA_ASSIGN_OR_RETURN(QuantConfig quant, detect_quantization(dir, ck->config));
   TROIKA_ASSIGN_OR_RETURN(ck->tensors, decode_tensors(raw, quant));
   ck->quantization = quant.describe();
-  for (size_t i = 0; i < ck->tensors.size(); ++i) ck->by_name[ck->tensors[i].name] = i;
+  TROIKA_RETURN_IF_ERROR(ck->index(dir));
   return ck;
 }
 

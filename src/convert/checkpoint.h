@@ -31,6 +31,17 @@ struct Checkpoint {
   uint64_t bytes_on_disk = 0;  // total size of the weight files
   bool qk_interleaved = false;  // q/k rows already in rotary-pair order (Mistral native)
 
+  // Fills by_name from tensors. Errors: data_loss naming `where` when a name repeats.
+  Status index(const std::string& where) {
+    by_name.clear();
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (!by_name.emplace(tensors[i].name, i).second) {
+        return data_loss(where + ": tensor '" + tensors[i].name + "' appears twice");
+      }
+    }
+    return {};
+  }
+
   const SourceTensor* find(const std::string& name) const {
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : &tensors[it->second];

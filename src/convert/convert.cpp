@@ -149,7 +149,8 @@ Result<ConvertReport> convert_impl(const std::string& src, const std::string& ou
   r.n_tensors = static_cast<int64_t>(plan.tensors.size());
   r.bytes_in = ck->bytes_on_disk;
   r.notes = plan.notes;
-  r.out_type = options.type == "auto" ? auto_type(*ck, plan) : options.type;
+  const std::string native_type = auto_type(*ck, plan);
+  r.out_type = options.type == "auto" ? native_type : options.type;
   std::string name = options.name;
   if (name.empty()) name = fs::path(fs::path(src).lexically_normal().string()).filename().string();
   if (name.empty() || name == ".") name = fs::absolute(src).lexically_normal().parent_path().filename().string();
@@ -159,7 +160,7 @@ Result<ConvertReport> convert_impl(const std::string& src, const std::string& ou
     TROIKA_ASSIGN_OR_RETURN(r.bytes_out, write_direct(*ck, plan, vocab, *find_direct(r.out_type), name, out, n_threads, &bar));
   } else {
     // llama.cpp's mixes pick a type per tensor; they start from a 16-bit file of our own.
-    const std::string mid_type = auto_type(*ck, plan) == "bf16" ? "bf16" : "f16";
+    const std::string mid_type = native_type == "bf16" ? "bf16" : "f16";
     // Hidden names beside the output, as write_gguf's own temporary: never mistaken for a model.
     const fs::path dest(out);
     const std::string stem = (dest.parent_path().empty() ? std::string(".") : dest.parent_path().string()) + "/." +

@@ -95,11 +95,7 @@ Result<std::shared_ptr<Checkpoint>> open_mistral_native(const std::string& dir) 
     }
   }
   TROIKA_ASSIGN_OR_RETURN(ck->tensors, decode_tensors(raw, QuantConfig{}));
-  for (size_t i = 0; i < ck->tensors.size(); ++i) {
-    if (!ck->by_name.emplace(ck->tensors[i].name, i).second) {
-      return data_loss(dir + ": tensor '" + ck->tensors[i].name + "' appears twice");
-    }
-  }
+  TROIKA_RETURN_IF_ERROR(ck->index(dir));
   return ck;
 }
 
@@ -179,8 +175,7 @@ Result<std::shared_ptr<Checkpoint>> open_gemma_pytorch(const std::string& ckpt_p
     if (t.name == "embedder.weight") {
       RawTensor r = t;
       r.name = "model.embed_tokens.weight";
-      TROIKA_ASSIGN_OR_RETURN(auto v, decode_tensors({r}, QuantConfig{}));
-      ck->tensors.push_back(std::move(v[0]));
+      ck->tensors.push_back(float_tensor(r));
     } else if (t.name.find(".self_attn.qkv_proj.weight") != std::string::npos) {
       const std::string p = t.name.substr(0, t.name.size() - std::string("qkv_proj.weight").size());
       if (t.shape.size() != 2 || t.shape[0] != (heads + 2 * kv) * hd) {
@@ -191,15 +186,10 @@ Result<std::shared_ptr<Checkpoint>> open_gemma_pytorch(const std::string& ckpt_p
       ck->tensors.push_back(row_slice(t, p + "k_proj.weight", heads * hd, kv * hd));
       ck->tensors.push_back(row_slice(t, p + "v_proj.weight", (heads + kv) * hd, kv * hd));
     } else {
-      TROIKA_ASSIGN_OR_RETURN(auto v, decode_tensors({t}, QuantConfig{}));
-      ck->tensors.push_back(std::move(v[0]));
+      ck->tensors.push_back(float_tensor(t));
     }
   }
-  for (size_t i = 0; i < ck->tensors.size(); ++i) {
-    if (!ck->by_name.emplace(ck->tensors[i].name, i).second) {
-      return data_loss(ckpt_path + ": tensor '" + ck->tensors[i].name + "' appears twice");
-    }
-  }
+  TROIKA_RETURN_IF_ERROR(ck->index(ckpt_path));
   return ck;
 }
 
@@ -223,11 +213,7 @@ Result<std::shared_ptr<Checkpoint>> open_onnx(const std::string& path) {
   TROIKA_ASSIGN_OR_RETURN(ck->config, read_json_file(ck->dir + "/config.json"));
   TROIKA_ASSIGN_OR_RETURN(ck->tensors, read_onnx_checkpoint(model, &ck->files));
   for (const auto& f : ck->files) ck->bytes_on_disk += f->size();
-  for (size_t i = 0; i < ck->tensors.size(); ++i) {
-    if (!ck->by_name.emplace(ck->tensors[i].name, i).second) {
-      return data_loss(model + ": tensor '" + ck->tensors[i].name + "' appears twice");
-    }
-  }
+  TROIKA_RETURN_IF_ERROR(ck->index(model));
   return ck;
 }
 

@@ -39,7 +39,9 @@ Result<std::vector<float>> floats_of(const RawTensor& t) {
   return v;
 }
 
-SourceTensor plain(const RawTensor& t) {
+}  // namespace
+
+SourceTensor float_tensor(const RawTensor& t) {
   SourceTensor s;
   s.name = t.name;
   s.shape = t.shape;
@@ -53,6 +55,8 @@ SourceTensor plain(const RawTensor& t) {
   s.prefetch = [t] { prefetch_pages(t.data, t.n_bytes); };
   return s;
 }
+
+namespace {
 
 class Decoder {
  public:
@@ -85,7 +89,7 @@ class Decoder {
       if (!q_.method.empty() && (ends_with(t.name, ".weight_scale") || ends_with(t.name, ".weight_scale_inv"))) {
         return data_loss(where(t) + " is a weight scale without an FP8 weight beside it");
       }
-      out_.push_back(plain(t));
+      out_.push_back(float_tensor(t));
     }
     return std::move(out_);
   }

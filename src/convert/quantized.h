@@ -20,6 +20,10 @@ struct QuantConfig {
   std::string describe() const { return algo.empty() ? method : method + "-" + algo; }
 };
 
+// A stored float tensor (F32/F16/BF16/F64, or FP8 without scales) as it is; reading any other
+// dtype fails with unimplemented.
+SourceTensor float_tensor(const RawTensor& t);
+
 Result<std::vector<SourceTensor>> decode_tensors(const std::vector<RawTensor>& raw,
                                                  const QuantConfig& quant);
 

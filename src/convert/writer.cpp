@@ -109,7 +109,7 @@ constexpr uint8_t kZeros[64] = {};
 ggml_type tensor_type(const OutTensor& t, ggml_type wanted) {
   if (t.keep_f32 || t.shape.size() < 2) return GGML_TYPE_F32;
   if (wanted == GGML_TYPE_NVFP4) {  // only weights published as NVFP4; the rest stay 16-bit
-    return t.parts.size() == 1 && t.parts[0]->read_nvfp4 && t.row_end < 0 ? GGML_TYPE_NVFP4 : GGML_TYPE_F16;
+    return t.parts.size() == 1 && t.parts[0]->read_nvfp4 ? GGML_TYPE_NVFP4 : GGML_TYPE_F16;
   }
   if (t.shape.back() % ggml_blck_size(wanted) != 0) return wanted == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
   return wanted;
@@ -121,17 +121,10 @@ Status materialize(const OutTensor& t, float* out) {
     return {};
   }
   const int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
-  if (t.row_begin == 0 && t.row_end < 0) {
-    float* p = out;
-    for (const SourceTensor* s : t.parts) {
-      TROIKA_RETURN_IF_ERROR(s->read(p));
-      p += s->numel();
-    }
-  } else {  // a row range of one part
-    const SourceTensor* s = t.parts[0];
-    std::vector<float> all(static_cast<size_t>(s->numel()));
-    TROIKA_RETURN_IF_ERROR(s->read(all.data()));
-    std::memcpy(out, all.data() + t.row_begin * cols, numel(t.shape) * sizeof(float));
+  float* p = out;
+  for (const SourceTensor* s : t.parts) {
+    TROIKA_RETURN_IF_ERROR(s->read(p));
+    p += s->numel();
   }
   const int64_t n = numel(t.shape);
   switch (t.transform) {
@@ -218,7 +211,7 @@ Result<uint64_t> write_gguf(gguf_context* g, const ArchPlan& plan, const std::st
     const size_t size = ggml_row_size(types[i], cols) * rows;
     uint8_t* bytes = out_buf[i % 2].get(size);
     if (types[i] == GGML_TYPE_Q4_1 && t.parts.size() == 1 && t.parts[0]->read_q4_1 &&
-        t.transform == Transform::kNone && t.row_end < 0) {
+        t.transform == Transform::kNone) {
       // The source's own 4-bit codes, re-laid as Q4_1 blocks: no second rounding.
       Status st = t.parts[0]->read_q4_1(bytes);
       if (!st.ok()) return Status(st.code(), "converting " + t.name + ": " + st.message());

@@ -22,8 +22,8 @@ struct WriteOptions {
 // block size of a quantized type).
 ggml_type tensor_type(const OutTensor& t, ggml_type wanted);
 
-// Fills the float data of `t`: reads and concatenates its parts, applies its row range and
-// transform. out: numel(t.shape) floats.
+// Fills the float data of `t`: reads and concatenates its parts and applies its transform.
+// out: numel(t.shape) floats.
 Status materialize(const OutTensor& t, float* out);
 
 // `g` holds the key-values; the tensors' infos are added here. Returns bytes written.

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "troika/convert.h"
+#include "convert/checkpoint.h"
 
 namespace troika::testing {
 
@@ -334,11 +334,11 @@ std::vector<float> nf4_error_bound(const FloatTensor& w, int64_t bs) {
 
 std::vector<FloatTensor> read_float_tensors(const std::string& dir) {
   std::vector<FloatTensor> out;
-  auto list = convert::list_tensors(dir);
-  if (!list.ok()) return out;
-  for (const auto& t : *list) {
-    auto data = convert::read_tensor(dir, t.name);
-    if (data.ok()) out.push_back({t.name, t.shape, std::move(*data)});
+  auto ck = convert::open_checkpoint(dir);  // opened once for all its tensors
+  if (!ck.ok()) return out;
+  for (const auto& t : (*ck)->tensors) {
+    FloatTensor f{t.name, t.shape, std::vector<float>(static_cast<size_t>(t.numel()))};
+    if (t.read(f.data.data()).ok()) out.push_back(std::move(f));
   }
   return out;
 }
