@@ -22,16 +22,27 @@ std::string bin_dir() { return std::string(TROIKA_BINARY_DIR) + "/bin"; }
 std::string llama_models_dir() { return repo_root() + "/third_party/llama.cpp/models"; }
 
 std::string temp_dir() {
-  static const std::string dir = [] {
+  // The path lives in a buffer that is never destroyed: the exit handler below runs after static
+  // destructors, and it once read a destroyed std::string here, whose freed memory can hold any
+  // path by then (a test run removed its working directory, the repository, that way).
+  static char path[4096] = {0};
+  static const bool made = [] {
     fs::path p = fs::temp_directory_path() / ("troika-test-" + std::to_string(::getpid()));
     fs::create_directories(p);
+    std::snprintf(path, sizeof(path), "%s", p.c_str());
     std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(temp_dir(), ec);
+      // Only ever this process's own folder under the system's temporary directory.
+      const std::string mine = "troika-test-" + std::to_string(::getpid());
+      const fs::path p(path);
+      if (p.is_absolute() && p.filename() == mine) {
+        std::error_code ec;
+        fs::remove_all(p, ec);
+      }
     });
-    return p.string();
+    return true;
   }();
-  return dir;
+  (void)made;
+  return path;
 }
 
 std::string tiny_model(const std::string& arch, const std::string& type) {
