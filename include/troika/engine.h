@@ -117,6 +117,7 @@ class Model {
 
 enum class Pooling { kUnspecified = -1, kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
 enum class FlashAttn { kAuto = -1, kOff = 0, kOn = 1 };
+enum class KvType { kF16, kQ8_0, kF32 };  // element type of the KV cache
 
 struct ContextOptions {
   int32_t n_ctx = 0;        // KV cache size in tokens; 0 = min(training context, 4096)
@@ -127,8 +128,12 @@ struct ContextOptions {
   bool embeddings = false;  // compute embeddings instead of (or besides) logits
   Pooling pooling = Pooling::kUnspecified;  // for embeddings; kUnspecified = the model's own
   FlashAttn flash_attn = FlashAttn::kAuto;  // kAuto: where the backend supports it (GPU)
-  bool f32_kv = false;     // f32 KV cache instead of f16 (exact comparisons in tests)
+  bool f32_kv = false;     // f32 KV cache instead of f16 (exact comparisons in tests); wins over kv_type
+  KvType kv_type = KvType::kF16;  // q8_0 halves the cache (needs flash attention, on by kAuto)
   bool unified_kv = true;  // one KV buffer shared by all sequences (enables prefix sharing)
+  // Sliding-window layers (Gemma 2) keep a full-size cache (llama.cpp's default); false sizes
+  // them to the window, which saves memory but forgets what slid out of it.
+  bool swa_full = true;
 };
 
 // Tokens for one decode() call. Each entry is a token at a position in one or more sequences;
@@ -211,6 +216,55 @@ class Context {
 std::vector<std::string> quantize_mixes();
 Status quantize_model(const std::string& in, const std::string& out, std::string_view mix,
                       int n_threads = 0);
+
+// What llama.cpp allocates for one model and one context, split by where the bytes live.
+struct MemoryUse {
+  uint64_t weights_bytes = 0;  // model tensors
+  uint64_t kv_bytes = 0;       // the context's KV cache (llama.cpp's "context" memory)
+  uint64_t compute_bytes = 0;  // the scheduler's compute buffers, sized for the worst batch
+  uint64_t total() const { return weights_bytes + kv_bytes + compute_bytes; }
+};
+struct MemoryReport {
+  MemoryUse host;    // system memory: CPU, CPU_Mapped, CPU_REPACK and pinned host buffers
+  MemoryUse device;  // accelerator memory, all devices together
+  struct Buffer {
+    std::string name;  // llama.cpp's buffer type: "CPU", "CPU_Mapped", "CPU_REPACK", "CUDA0", ...
+    bool host = true;
+    MemoryUse use;
+  };
+  std::vector<Buffer> buffers;
+  bool simulated = false;
+};
+// Measures the allocation for `path` with these options. simulate = true uses llama.cpp's
+// no_alloc mode: the header is read and every buffer sized as a real load would size it, but
+// nothing is allocated and no weight is read (milliseconds for any size; the file's tensor data
+// may even be a hole, as in a sparse file). simulate = false loads the model and creates the
+// context for real and reports the buffers allocated. The log-probability output buffer
+// (n_seq_max x n_vocab floats on the host) is not part of llama.cpp's breakdown.
+// Errors: as Model::load() and Context::create().
+Result<MemoryReport> measure_memory(const std::string& path, const ModelOptions& model_options,
+                                    const ContextOptions& context_options, bool simulate);
+
+// The ggml type llama.cpp gives each tensor of a model when it is written with a file type:
+// "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1" or a mix from quantize_mixes().
+// The answer is llama_model_quantize's own choice (per-tensor rules of the mixes, 1-D tensors
+// and norms kept f32), computed from names and shapes alone. `dims` are the model's
+// hyperparameters; tensors are {name, ne0, ne1} in GGUF naming. Returns ggml type ids
+// (enum ggml_type) in tensor order. Errors: invalid_argument (unknown type or bad dimensions).
+struct ModelDims {
+  std::string architecture;  // GGUF architecture: "llama", "gemma2", "phi3", ...
+  int32_t n_embd = 0, n_ff = 0, n_layer = 0, n_head = 0, n_head_kv = 0;
+  int32_t head_dim_k = 0, head_dim_v = 0;
+};
+struct TensorShape {
+  std::string name;
+  int64_t ne0 = 0;  // row length
+  int64_t ne1 = 1;  // rows; 1 for vectors
+};
+std::vector<std::string> file_types();  // every name quantize_types() accepts
+Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
+                                            std::span<const TensorShape> tensors,
+                                            std::string_view file_type);
 
 // Whether this build can offload to a GPU, and llama.cpp's system line (SIMD features etc.).
 bool supports_gpu_offload();

@@ -180,6 +180,8 @@ struct SchedulerOptions {
   int32_t n_threads = 0;               // 0 = all hardware threads
   int32_t reproducible_n_ctx = 4096;   // size of the dedicated context of reproducible requests
   engine::FlashAttn flash_attn = engine::FlashAttn::kAuto;
+  engine::KvType kv_type = engine::KvType::kF16;  // q8_0 halves the KV cache
+  bool swa_full = true;  // sliding-window layers keep a full-size cache (see ContextOptions)
 };
 
 struct SchedulerStats {

@@ -38,7 +38,13 @@ struct SynthOptions {
   SynthShape shape;            // see synth_shape(); every field but head_dim must be > 0
   std::string vocab_path;      // vocab-only GGUF whose tokenizer.* keys are copied
   std::string chat_template;   // written as tokenizer.chat_template; empty = the family's own
-  std::string type = "f16";    // f32 | f16 | q8_0 | q4_k_m
+  int32_t n_vocab = 0;  // larger than the vocab file's size: pad it with unused tokens
+  std::string type = "f16";    // f32 | f16 | q8_0 | q4_k_m; with sparse, any of file_types()
+  // Header only: every tensor gets the type `type` gives it (as llama_model_quantize would
+  // choose) and the file is extended to its full length without writing data (a sparse file
+  // that reads as zeros and takes no disk). For memory planning: llama.cpp's no_alloc mode, and
+  // even real loads, size everything from it; the model computes nothing meaningful.
+  bool sparse = false;
   uint64_t seed = 42;          // same seed and options -> byte-identical file
   std::string name;            // general.name; empty = "troika-random-<arch>"
   std::string out_path;        // the .gguf to write

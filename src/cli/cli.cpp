@@ -23,6 +23,9 @@ int run(int argc, char** argv) {
   add_mkmodel_command(app, &exit_code);
   add_constrain_commands(app, &exit_code);
   add_convert_commands(app, &exit_code);
+  add_catalog_commands(app, &exit_code);
+  add_plan_command(app, &exit_code);
+  add_up_command(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

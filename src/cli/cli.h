@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "troika/catalog.h"
 #include "troika/engine.h"
 #include "troika/status.h"
 
@@ -29,6 +30,12 @@ void add_mkmodel_command(CLI::App& app, int* exit_code);    // mkmodel
 void add_score_command(CLI::App& app, int* exit_code);      // score
 void add_constrain_commands(CLI::App& app, int* exit_code);  // json, validate, repair, constrain-bench
 void add_convert_commands(CLI::App& app, int* exit_code);    // convert, logits
+void add_catalog_commands(CLI::App& app, int* exit_code);    // catalog, models
+void add_plan_command(CLI::App& app, int* exit_code);        // plan
+void add_up_command(CLI::App& app, int* exit_code);          // up
+
+// The embedded catalog, or the one at `path` when it is not empty.
+Result<catalog::Catalog> load_catalog(const std::string& path);
 
 // Reads a JSON file holding [{"role": ..., "content": ...}, ...].
 // Errors: not_found, invalid_argument (naming the message at fault).

@@ -73,7 +73,12 @@ void add_mkmodel_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--n-ff", f->n_ff, "override: feed-forward width");
   cmd->add_option("--head-dim", f->head_dim, "override: head size (default n_embd / n_head)");
   cmd->add_option("--n-ctx-train", f->n_ctx, "override: training context written to the file");
-  cmd->add_option("--type", f->o.type, "f32 | f16 | q8_0 | q4_k_m")->capture_default_str();
+  cmd->add_option("--type", f->o.type, "f32 | f16 | q8_0 | q4_k_m (with --sparse: any file type)")
+      ->capture_default_str();
+  cmd->add_option("--n-vocab", f->o.n_vocab,
+                  "pad the vocabulary with unused tokens to this size (e.g. 256000 for Gemma 2)");
+  cmd->add_flag("--sparse", f->o.sparse,
+                "header only, data left as a hole (zeros, no disk): for memory planning");
   cmd->add_option("--seed", f->o.seed, "weights seed")->capture_default_str();
   cmd->add_option("--name", f->o.name, "general.name");
   cmd->add_option("-t,--threads", f->o.n_threads, "threads (0 = all)");

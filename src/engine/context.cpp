@@ -32,6 +32,34 @@ bool abort_requested(void* data) {
 enum llama_pooling_type to_llama(Pooling p) { return static_cast<enum llama_pooling_type>(p); }
 }  // namespace
 
+llama_context_params context_params(const ModelInfo& info, const ContextOptions& options) {
+  llama_context_params p = llama_context_default_params();
+  int32_t n_ctx = options.n_ctx;
+  if (n_ctx == 0) n_ctx = std::min<int32_t>(info.n_ctx_train > 0 ? info.n_ctx_train : 4096, 4096);
+  p.n_ctx = n_ctx;
+  p.n_batch = std::min(options.n_batch, n_ctx);
+  p.n_ubatch = std::min(options.n_ubatch, static_cast<int32_t>(p.n_batch));
+  p.n_seq_max = options.n_seq_max;
+  int32_t threads = options.n_threads > 0
+                        ? options.n_threads
+                        : static_cast<int32_t>(std::thread::hardware_concurrency());
+  p.n_threads = std::max(1, threads);
+  p.n_threads_batch = p.n_threads;
+  p.embeddings = options.embeddings;
+  p.pooling_type = to_llama(options.pooling);
+  p.flash_attn_type = static_cast<enum llama_flash_attn_type>(options.flash_attn);
+  ggml_type kv = options.kv_type == KvType::kQ8_0  ? GGML_TYPE_Q8_0
+                 : options.kv_type == KvType::kF32 ? GGML_TYPE_F32
+                                                   : GGML_TYPE_F16;
+  if (options.f32_kv) kv = GGML_TYPE_F32;
+  p.type_k = kv;
+  p.type_v = kv;
+  p.swa_full = options.swa_full;
+  p.kv_unified = options.unified_kv;
+  p.no_perf = true;
+  return p;
+}
+
 Context::Impl::~Impl() {
   if (ctx) llama_free(ctx);
 }
@@ -56,27 +84,8 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
                             " exceeds llama.cpp's limit of " +
                             std::to_string(llama_max_parallel_sequences()) + " sequences");
   }
-  llama_context_params p = llama_context_default_params();
-  int32_t n_ctx = options.n_ctx;
-  if (n_ctx == 0) n_ctx = std::min<int32_t>(info.n_ctx_train > 0 ? info.n_ctx_train : 4096, 4096);
-  p.n_ctx = n_ctx;
-  p.n_batch = std::min(options.n_batch, n_ctx);
-  p.n_ubatch = std::min(options.n_ubatch, static_cast<int32_t>(p.n_batch));
-  p.n_seq_max = options.n_seq_max;
-  int32_t threads = options.n_threads > 0
-                        ? options.n_threads
-                        : static_cast<int32_t>(std::thread::hardware_concurrency());
-  p.n_threads = std::max(1, threads);
-  p.n_threads_batch = p.n_threads;
-  p.embeddings = options.embeddings;
-  p.pooling_type = to_llama(options.pooling);
-  p.flash_attn_type = static_cast<enum llama_flash_attn_type>(options.flash_attn);
-  if (options.f32_kv) {
-    p.type_k = GGML_TYPE_F32;
-    p.type_v = GGML_TYPE_F32;
-  }
-  p.kv_unified = options.unified_kv;
-  p.no_perf = true;
+  llama_context_params p = context_params(info, options);
+  const int32_t n_ctx = static_cast<int32_t>(p.n_ctx);
 
   auto impl = std::make_unique<Impl>();
   p.abort_callback = abort_requested;

@@ -46,6 +46,10 @@ class LogCapture {
   std::vector<std::string> lines_;
 };
 
+// The llama.cpp parameters for a context (shared by Context::create and measure_memory).
+// REQUIRES: options already validated.
+llama_context_params context_params(const ModelInfo& info, const ContextOptions& options);
+
 // Maps a non-zero llama_decode() return code to a Status.
 Status decode_status(int32_t rc, int32_t n_tokens, int32_t n_ctx);
 

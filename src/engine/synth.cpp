@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -220,6 +221,43 @@ Status write_tensor_data(Writer& w, const TensorSpec& spec, ggml_type type, uint
   return Status::Ok();
 }
 
+// Extends the copied vocabulary to n_to tokens with unused entries "<unused_N>" (so a model can
+// have a published model's vocabulary size, e.g. Gemma 2's 256000, with a smaller real vocab).
+void pad_vocab(gguf_context* g, const gguf_context* vocab, int64_t n_from, int64_t n_to) {
+  const int64_t tok = gguf_find_key(vocab, "tokenizer.ggml.tokens");
+  std::vector<std::string> words;
+  for (int64_t i = 0; i < n_from; ++i) words.emplace_back(gguf_get_arr_str(vocab, tok, i));
+  for (int64_t i = n_from; i < n_to; ++i) words.push_back("<unused_" + std::to_string(i) + ">");
+  std::vector<const char*> ptrs;
+  for (const auto& w : words) ptrs.push_back(w.c_str());
+  gguf_set_arr_str(g, "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
+  const int64_t scores = gguf_find_key(vocab, "tokenizer.ggml.scores");
+  if (scores >= 0) {
+    const float* sp = static_cast<const float*>(gguf_get_arr_data(vocab, scores));
+    std::vector<float> sc(sp, sp + n_from);
+    sc.resize(n_to, -1e9f);
+    gguf_set_arr_data(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, sc.data(), sc.size());
+  }
+  const int64_t types = gguf_find_key(vocab, "tokenizer.ggml.token_type");
+  if (types >= 0) {
+    const int32_t* tp = static_cast<const int32_t*>(gguf_get_arr_data(vocab, types));
+    std::vector<int32_t> ty(tp, tp + n_from);
+    ty.resize(n_to, 5);  // LLAMA_TOKEN_TYPE_UNUSED
+    gguf_set_arr_data(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, ty.data(), ty.size());
+  }
+}
+
+// llama.cpp's file type number for a quantize_types() name (general.file_type).
+uint32_t ftype_of(const std::string& type) {
+  static const std::map<std::string, uint32_t> m = {
+      {"f32", 0},     {"f16", 1},     {"q4_0", 2},    {"q4_1", 3},    {"q8_0", 7},
+      {"q5_0", 8},    {"q5_1", 9},    {"q2_k", 10},   {"q3_k_s", 11}, {"q3_k_m", 12},
+      {"q3_k_l", 13}, {"q4_k_s", 14}, {"q4_k_m", 15}, {"q5_k_s", 16}, {"q5_k_m", 17},
+      {"q6_k", 18},   {"iq4_nl", 25}, {"iq4_xs", 30}, {"bf16", 32}};
+  auto it = m.find(type);
+  return it == m.end() ? 1 : it->second;
+}
+
 Status set_hparams(gguf_context* g, const SynthOptions& o, int64_t n_vocab, uint32_t file_type) {
   const ArchInfo& a = archs().at(o.arch);
   const std::string p = a.gguf_arch;
@@ -283,19 +321,29 @@ Status validate(const SynthOptions& o) {
   if ((o.arch == "phi3" || o.arch == "bert") && s.head_dim * s.n_head != s.n_embd) {
     return invalid_argument(o.arch + " needs head_dim * n_head == n_embd");
   }
-  if (o.type != "f32" && o.type != "f16" && o.type != "q8_0" && o.type != "q4_k_m") {
+  if (o.sparse) {
+    auto known = file_types();
+    if (std::find(known.begin(), known.end(), o.type) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return invalid_argument("unknown weight type '" + o.type + "'; choose " + list);
+    }
+  } else if (o.type != "f32" && o.type != "f16" && o.type != "q8_0" && o.type != "q4_k_m") {
     return invalid_argument("unknown weight type '" + o.type +
-                            "'; choose f32, f16, q8_0 or q4_k_m");
+                            "'; choose f32, f16, q8_0 or q4_k_m (any type with --sparse)");
   }
   if (o.out_path.empty()) return invalid_argument("no output path given");
   return Status::Ok();
 }
 
-// Writes an f32 or f16 GGUF to `path`.
-Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string& path, bool f16) {
+// Writes an f32 or f16 GGUF to `path`. With `sparse_type` (a file type for quantize_types()),
+// each tensor gets the type that file type gives it and no data is written: the file is
+// extended to its full length, so its data region is a hole that reads as zeros.
+Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string& path, bool f16,
+                   const std::string& sparse_type = "") {
   const int64_t tok_key = gguf_find_key(vocab, "tokenizer.ggml.tokens");
   if (tok_key < 0) return data_loss(o.vocab_path + " has no tokenizer.ggml.tokens array");
-  const int64_t n_vocab = static_cast<int64_t>(gguf_get_arr_n(vocab, tok_key));
+  int64_t n_vocab = static_cast<int64_t>(gguf_get_arr_n(vocab, tok_key));
 
   gguf_context* g = gguf_init_empty();
   std::unique_ptr<gguf_context, decltype(&gguf_free)> guard(g, gguf_free);
@@ -305,7 +353,13 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
     std::string k = gguf_get_key(g, i);
     if (k.rfind("tokenizer.", 0) != 0) gguf_remove_key(g, k.c_str());
   }
-  TROIKA_RETURN_IF_ERROR(set_hparams(g, o, n_vocab, f16 ? 1 : 0));
+  if (o.n_vocab > n_vocab) {
+    pad_vocab(g, vocab, n_vocab, o.n_vocab);
+    n_vocab = o.n_vocab;
+  }
+  const bool sparse = !sparse_type.empty();
+  TROIKA_RETURN_IF_ERROR(
+      set_hparams(g, o, n_vocab, sparse ? ftype_of(sparse_type) : f16 ? 1 : 0));
   std::string tmpl = o.chat_template.empty() ? family_chat_template(o.arch) : o.chat_template;
   if (tmpl.empty()) {
     gguf_remove_key(g, "tokenizer.chat_template");
@@ -317,10 +371,21 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
   ggml_init_params ip = {plan.size() * ggml_tensor_overhead() + 1024, nullptr, true};
   std::unique_ptr<ggml_context, decltype(&ggml_free)> meta(ggml_init(ip), ggml_free);
   std::vector<ggml_type> types;
-  for (const auto& t : plan) {
-    ggml_type type =
-        (f16 && t.ne1 > 1 && t.name != "token_types.weight") ? GGML_TYPE_F16 : GGML_TYPE_F32;
-    types.push_back(type);
+  if (sparse) {
+    ModelDims dims = {archs().at(o.arch).gguf_arch, o.shape.n_embd, o.shape.n_ff, o.shape.n_layer,
+                      o.shape.n_head, o.shape.n_head_kv, o.shape.head_dim, o.shape.head_dim};
+    std::vector<TensorShape> shapes;
+    for (const auto& t : plan) shapes.push_back({t.name, t.ne0, t.ne1});
+    TROIKA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, quantize_types(dims, shapes, sparse_type));
+    for (int32_t id : ids) types.push_back(static_cast<ggml_type>(id));
+  }
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const TensorSpec& t = plan[i];
+    if (!sparse) {
+      types.push_back((f16 && t.ne1 > 1 && t.name != "token_types.weight") ? GGML_TYPE_F16
+                                                                           : GGML_TYPE_F32);
+    }
+    ggml_type type = types[i];
     ggml_tensor* x = t.ne1 > 1 ? ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1)
                                : ggml_new_tensor_1d(meta.get(), type, t.ne0);
     ggml_set_name(x, t.name.c_str());
@@ -334,6 +399,16 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
   std::vector<uint8_t> header(gguf_get_meta_size(g));
   gguf_get_meta_data(g, header.data());
   w.write(header.data(), header.size());
+  if (sparse) {
+    const int64_t last = gguf_get_n_tensors(g) - 1;
+    const size_t align = gguf_get_alignment(g);
+    const size_t data = gguf_get_tensor_offset(g, last) + gguf_get_tensor_size(g, last);
+    const off_t total = static_cast<off_t>(header.size() + (data + align - 1) / align * align);
+    bool ok = !w.failed && std::fflush(w.f) == 0 && ::ftruncate(::fileno(w.f), total) == 0;
+    if (std::fclose(w.f) != 0) ok = false;
+    if (!ok) return unavailable("cannot extend " + path + " to " + std::to_string(total) + " bytes");
+    return Status::Ok();
+  }
   Status st;
   for (size_t i = 0; i < plan.size() && st.ok(); ++i) {
     uint64_t seed = o.seed * 0x100000001B3ull + i * 0x9E3779B97F4A7C15ull;
@@ -405,10 +480,10 @@ Status make_random_model(const SynthOptions& options) {
   // Unique temporary names: concurrent writers of the same output never share a partial file.
   const std::string tmp = o.out_path + ".partial." + std::to_string(::getpid()) + "." +
                           std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
-  const bool quantize = o.type == "q8_0" || o.type == "q4_k_m";
+  const bool quantize = !o.sparse && (o.type == "q8_0" || o.type == "q4_k_m");
   const std::string plain = quantize ? tmp + ".f16" : tmp;
 
-  Status st = write_plain(o, vocab.get(), plain, o.type != "f32");
+  Status st = write_plain(o, vocab.get(), plain, o.type != "f32", o.sparse ? o.type : "");
   if (st.ok() && quantize) {
     llama_model_quantize_params qp = llama_model_quantize_default_params();
     qp.ftype = o.type == "q8_0" ? LLAMA_FTYPE_MOSTLY_Q8_0 : LLAMA_FTYPE_MOSTLY_Q4_K_M;

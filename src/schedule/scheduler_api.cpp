@@ -44,6 +44,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const engin
   co.n_ubatch = std::min(512, co.n_batch);
   co.n_threads = options.n_threads;
   co.flash_attn = options.flash_attn;
+  co.kv_type = options.kv_type;
+  co.swa_full = options.swa_full;
   co.unified_kv = true;
   auto ctx = engine::Context::create(model, co);
   if (!ctx.ok()) return ctx.status();

@@ -67,6 +67,8 @@ void SoloRunner::run(Job& j) {
     co.n_ctx = opts_.reproducible_n_ctx;
     co.n_threads = opts_.n_threads;
     co.flash_attn = opts_.flash_attn;
+    co.kv_type = opts_.kv_type;
+    co.swa_full = opts_.swa_full;
     auto ctx = engine::Context::create(model_, co);
     if (!ctx.ok()) {
       j.fail(ctx.status());

@@ -45,6 +45,41 @@ std::string temp_dir() {
   return path;
 }
 
+std::string default_vocab(const std::string& arch) {
+  return arch == "llama"  ? "llama-bpe"
+         : arch == "phi3" ? "phi-3"
+         : arch == "bert" ? "bert-bge"
+                          : "llama-spm";
+}
+
+std::string sparse_model(const std::string& arch, const std::string& shape_name,
+                         const std::string& type, int n_vocab) {
+  fs::path dir = fs::path(TROIKA_BINARY_DIR) / "test-models" / "sparse";
+  fs::create_directories(dir);
+  fs::path out = dir / (arch + "-" + shape_name + "-" + type +
+                        (n_vocab ? "-v" + std::to_string(n_vocab) : "") + ".gguf");
+  if (fs::exists(out)) return out.string();
+  engine::SynthOptions o;
+  o.arch = arch;
+  auto shape = engine::synth_shape(arch, shape_name);
+  if (!shape.ok()) {
+    std::fprintf(stderr, "sparse_model: %s\n", shape.status().to_string().c_str());
+    std::abort();
+  }
+  o.shape = *shape;
+  o.vocab_path = llama_models_dir() + "/ggml-vocab-" + default_vocab(arch) + ".gguf";
+  o.type = type;
+  o.sparse = true;
+  o.n_vocab = n_vocab;
+  o.out_path = out.string();
+  Status st = engine::make_random_model(o);
+  if (!st.ok()) {
+    std::fprintf(stderr, "sparse_model(%s): %s\n", arch.c_str(), st.to_string().c_str());
+    std::abort();
+  }
+  return out.string();
+}
+
 std::string tiny_model(const std::string& arch, const std::string& type) {
   fs::path dir = fs::path(TROIKA_BINARY_DIR) / "test-models";
   fs::create_directories(dir);
@@ -59,11 +94,7 @@ std::string tiny_model(const std::string& arch, const std::string& type) {
     std::abort();
   }
   o.shape = *shape;
-  const char* vocab = arch == "llama"  ? "llama-bpe"
-                      : arch == "phi3" ? "phi-3"
-                      : arch == "bert" ? "bert-bge"
-                                       : "llama-spm";
-  o.vocab_path = llama_models_dir() + "/ggml-vocab-" + vocab + ".gguf";
+  o.vocab_path = llama_models_dir() + "/ggml-vocab-" + default_vocab(arch) + ".gguf";
   o.type = type;
   o.out_path = out.string();
   Status st = engine::make_random_model(o);

@@ -18,4 +18,12 @@ std::string temp_dir();
 // binary with a message when it cannot be made (the setup is broken, not the code under test).
 std::string tiny_model(const std::string& arch, const std::string& type = "f32");
 
+// The vocab-only GGUF name llama.cpp ships for an architecture's tokenizer ("llama-bpe", ...).
+std::string default_vocab(const std::string& arch);
+// A header-only ("sparse") GGUF of `arch` at a synth_shape() shape ("8b", "tiny", ...) and a
+// file type ("q4_k_m", "f16", ...), its vocabulary padded to `n_vocab` when larger: a full-size
+// model for memory measurements that takes no disk. Cached like tiny_model().
+std::string sparse_model(const std::string& arch, const std::string& shape,
+                         const std::string& type, int n_vocab = 0);
+
 }  // namespace troika::testing

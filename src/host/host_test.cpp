@@ -1,0 +1,227 @@
+// Host::up() on tiny models: binding, sharing, the plan check, and remote roles against
+// llama-server from the same llama.cpp tree.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "test_models.h"
+#include "troika/host.h"
+#include "troika/schedule.h"
+
+extern char** environ;
+
+namespace troika::host {
+namespace {
+
+const catalog::Catalog& seed() {
+  static catalog::Catalog c = *catalog::Catalog::embedded();
+  return c;
+}
+
+HostConfig config(const std::string& text) {
+  auto c = parse_config(text, "test.toml");
+  EXPECT_TRUE(c.ok()) << c.status().to_string();
+  return c.ok() ? *c : HostConfig{};
+}
+
+UpOptions quick() {
+  UpOptions o;
+  o.smoke_tokens = 4;
+  o.n_threads = 2;
+  return o;
+}
+
+TEST(Host, BringsUpLocalRolesAndSharesModels) {
+  const std::string llama = testing::tiny_model("llama", "q8_0");
+  const std::string phi = testing::tiny_model("phi3", "q8_0");
+  auto h = Host::up(config("[roles.brain]\nmodel = \"" + llama + "\"\nctx = 2048\nparallel = 2\n"
+                           "[roles.rag]\nshare = \"brain\"\nctx = 1024\n"
+                           "[roles.tool]\nmodel = \"" + phi + "\"\nctx = 1024\n"
+                           // The same file named twice is one model, not two.
+                           "[roles.graph]\nmodel = \"" + phi + "\"\nctx = 1024\n"),
+                    seed(), quick());
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  const auto& roles = (*h)->roles();
+  ASSERT_EQ(roles.size(), 4u);
+  EXPECT_EQ(roles[0].role, "brain");
+  EXPECT_EQ(roles[1].role, "rag");
+  EXPECT_EQ(roles[1].shared_with, "brain");
+  EXPECT_EQ((*h)->plan().models.size(), 2u);
+  EXPECT_EQ((*h)->role("brain")->scheduler(), (*h)->role("rag")->scheduler());
+  EXPECT_EQ((*h)->role("tool")->scheduler(), (*h)->role("graph")->scheduler());
+  EXPECT_NE((*h)->role("brain")->scheduler(), (*h)->role("tool")->scheduler());
+  EXPECT_EQ((*h)->role("fast"), nullptr);
+  // brain + rag contexts add up on their one model.
+  EXPECT_EQ(roles[0].n_ctx, 2048 + 1024);
+  for (const auto& r : roles) EXPECT_FALSE(r.smoke.empty()) << r.role;
+  ChatRequest q;
+  q.messages = {{"user", "Hello"}};
+  q.max_tokens = 5;
+  q.n = 2;
+  auto r = (*h)->role("rag")->chat(q);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->choices.size(), 2u);
+  EXPECT_EQ(r->choices[0].finish_reason, "length");
+  EXPECT_EQ(r->completion_tokens, 10);
+  EXPECT_GT(r->prompt_tokens, 0);
+}
+
+TEST(Host, RefusesBeforeLoadingWhatWouldNotFit) {
+  const std::string llama = testing::tiny_model("llama", "q8_0");
+  auto h = Host::up(config("ram = \"16MiB\"\ngpu = false\n[roles.brain]\nmodel = \"" + llama + "\"\n"),
+                    seed(), quick());
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(h.status().message().find("nothing was loaded"), std::string::npos) << h.status().message();
+}
+
+TEST(Host, MissingModelsAndKeysAreNamed) {
+  auto missing = Host::up(config("[roles.tool]\nmodel = \"/no/such/model.gguf\"\n"), seed(), quick());
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("role tool"), std::string::npos);
+  auto unknown = Host::up(config("[roles.tool]\nmodel = \"no-such-family\"\n"), seed(), quick());
+  EXPECT_EQ(unknown.status().code(), Code::kNotFound);
+  EXPECT_NE(unknown.status().message().find("neither a file nor a catalog id"), std::string::npos);
+  ::unsetenv("TROIKA_TEST_NO_KEY");
+  auto key = Host::up(config("[roles.fast]\nremote = \"http://127.0.0.1:9/v1\"\nremote_model = \"m\"\n"
+                             "api_key_env = \"TROIKA_TEST_NO_KEY\"\n"),
+                      seed(), quick());
+  EXPECT_EQ(key.status().code(), Code::kNotFound);
+  EXPECT_NE(key.status().message().find("TROIKA_TEST_NO_KEY"), std::string::npos);
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+TEST(Host, UnreachableRemoteIsUnavailable) {
+  const int port = free_port();  // nothing listens there
+  auto h = Host::up(config("[roles.fast]\nremote = \"http://127.0.0.1:" + std::to_string(port) +
+                           "/v1\"\nremote_model = \"m\"\ntimeout_s = 5\n"),
+                    seed(), quick());
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), Code::kUnavailable);
+  EXPECT_NE(h.status().message().find("role fast"), std::string::npos);
+  EXPECT_NE(h.status().message().find("cannot reach"), std::string::npos) << h.status().message();
+}
+
+#ifdef TROIKA_LLAMA_SERVER
+// llama-server on a loopback port, serving a tiny model; stopped when the test ends.
+class LlamaServer {
+ public:
+  LlamaServer(const std::string& model, const std::string& api_key) : port_(free_port()) {
+    std::vector<std::string> args = {TROIKA_LLAMA_SERVER, "-m", model, "--host", "127.0.0.1",
+                                     "--port", std::to_string(port_), "-c", "2048", "-np", "2",
+                                     "-t", "2", "--alias", "tiny-llama"};
+    if (!api_key.empty()) {
+      args.push_back("--api-key");
+      args.push_back(api_key);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    log_ = testing::temp_dir() + "/llama-server-" + std::to_string(port_) + ".log";
+    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    ok_ = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~LlamaServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+  // Waits (at most 30 s) until the server answers chat requests.
+  bool ready(const std::string& key) {
+    if (!ok_) return false;
+    auto client = remote_client(url(), "tiny-llama", key, 5);
+    for (int i = 0; i < 120; ++i) {
+      ChatRequest q;
+      q.messages = {{"user", "hi"}};
+      q.max_tokens = 1;
+      auto r = (*client)->chat(q);
+      if (r.ok() || r.status().code() != Code::kUnavailable) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return false;
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::string log() const {
+    std::ifstream f(log_);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+  bool ok_ = false;
+  std::string log_;
+};
+
+TEST(Host, RemoteRoleRunsAgainstLlamaServer) {
+  const std::string llama = testing::tiny_model("llama", "q8_0");
+  LlamaServer server(llama, "sesame");
+  ASSERT_TRUE(server.ready("sesame")) << server.log();
+  ::setenv("TROIKA_TEST_FAST_KEY", "sesame", 1);
+  // One local role and one remote role on the same model: one interface for both.
+  auto h = Host::up(config("[roles.tool]\nmodel = \"" + llama + "\"\nctx = 1024\n"
+                           "[roles.fast]\nremote = \"" + server.url() +
+                           "\"\nremote_model = \"tiny-llama\"\napi_key_env = \"TROIKA_TEST_FAST_KEY\"\n"),
+                    seed(), quick());
+  ASSERT_TRUE(h.ok()) << h.status().to_string() << "\n" << server.log();
+  RoleClient* fast = (*h)->role("fast");
+  ASSERT_NE(fast, nullptr);
+  EXPECT_TRUE(fast->is_remote());
+  EXPECT_EQ(fast->scheduler(), nullptr);
+  EXPECT_FALSE((*h)->roles()[0].smoke.empty());
+  ChatRequest q;
+  q.messages = {{"system", "Be brief."}, {"user", "Name a colour."}};
+  q.max_tokens = 6;
+  for (RoleClient* c : {fast, (*h)->role("tool")}) {
+    auto r = c->chat(q);
+    ASSERT_TRUE(r.ok()) << c->describe() << ": " << r.status().to_string();
+    ASSERT_EQ(r->choices.size(), 1u);
+    EXPECT_EQ(r->choices[0].finish_reason, "length");
+    EXPECT_EQ(r->completion_tokens, 6);
+    EXPECT_GT(r->prompt_tokens, 5);
+  }
+  // A wrong key is the endpoint's 401, named.
+  auto bad = remote_client(server.url(), "tiny-llama", "wrong", 5);
+  auto r = (*bad)->chat(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("401"), std::string::npos) << r.status().message();
+}
+#else
+TEST(Host, RemoteRoleRunsAgainstLlamaServer) {
+  GTEST_SKIP() << "llama-server is built for Release test builds only";
+}
+#endif
+
+}  // namespace
+}  // namespace troika::host
