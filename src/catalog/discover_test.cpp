@@ -50,7 +50,8 @@ class Discover : public ::testing::Test {
     std::vector<std::string> toks(n_vocab);
     std::vector<const char*> ptrs;
     for (int i = 0; i < n_vocab; ++i) {
-      toks[i] = "t" + std::to_string(i);
+      toks[i] = "t";
+      toks[i] += std::to_string(i);
       ptrs.push_back(toks[i].c_str());
     }
     gguf_set_arr_str(g, "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
