@@ -52,57 +52,48 @@ std::string default_vocab(const std::string& arch) {
                           : "llama-spm";
 }
 
-std::string sparse_model(const std::string& arch, const std::string& shape_name,
-                         const std::string& type, int n_vocab) {
-  fs::path dir = fs::path(TROIKA_BINARY_DIR) / "test-models" / "sparse";
-  fs::create_directories(dir);
-  fs::path out = dir / (arch + "-" + shape_name + "-" + type +
-                        (n_vocab ? "-v" + std::to_string(n_vocab) : "") + ".gguf");
+namespace {
+
+// Makes (once) a synthetic model of `arch` at a synth_shape() shape under build/test-models.
+// Aborts the test binary when it cannot: the setup is broken, not the code under test.
+std::string cached_model(const std::string& arch, const std::string& shape_name,
+                         const std::string& type, bool sparse, int n_vocab, const fs::path& out) {
   if (fs::exists(out)) return out.string();
+  fs::create_directories(out.parent_path());
   engine::SynthOptions o;
   o.arch = arch;
   auto shape = engine::synth_shape(arch, shape_name);
   if (!shape.ok()) {
-    std::fprintf(stderr, "sparse_model: %s\n", shape.status().to_string().c_str());
+    std::fprintf(stderr, "test model: %s\n", shape.status().to_string().c_str());
     std::abort();
   }
   o.shape = *shape;
   o.vocab_path = llama_models_dir() + "/ggml-vocab-" + default_vocab(arch) + ".gguf";
   o.type = type;
-  o.sparse = true;
+  o.sparse = sparse;
   o.n_vocab = n_vocab;
   o.out_path = out.string();
   Status st = engine::make_random_model(o);
   if (!st.ok()) {
-    std::fprintf(stderr, "sparse_model(%s): %s\n", arch.c_str(), st.to_string().c_str());
+    std::fprintf(stderr, "test model %s: %s\n", out.c_str(), st.to_string().c_str());
     std::abort();
   }
   return out.string();
 }
 
-std::string tiny_model(const std::string& arch, const std::string& type) {
-  fs::path dir = fs::path(TROIKA_BINARY_DIR) / "test-models";
-  fs::create_directories(dir);
-  fs::path out = dir / (arch + "-tiny-" + type + ".gguf");
-  if (fs::exists(out)) return out.string();
+}  // namespace
 
-  engine::SynthOptions o;
-  o.arch = arch;
-  auto shape = engine::synth_shape(arch, "tiny");
-  if (!shape.ok()) {
-    std::fprintf(stderr, "tiny_model: %s\n", shape.status().to_string().c_str());
-    std::abort();
-  }
-  o.shape = *shape;
-  o.vocab_path = llama_models_dir() + "/ggml-vocab-" + default_vocab(arch) + ".gguf";
-  o.type = type;
-  o.out_path = out.string();
-  Status st = engine::make_random_model(o);
-  if (!st.ok()) {
-    std::fprintf(stderr, "tiny_model(%s): %s\n", arch.c_str(), st.to_string().c_str());
-    std::abort();
-  }
-  return out.string();
+std::string sparse_model(const std::string& arch, const std::string& shape_name,
+                         const std::string& type, int n_vocab) {
+  const fs::path out = fs::path(TROIKA_BINARY_DIR) / "test-models" / "sparse" /
+                       (arch + "-" + shape_name + "-" + type +
+                        (n_vocab ? "-v" + std::to_string(n_vocab) : "") + ".gguf");
+  return cached_model(arch, shape_name, type, /*sparse=*/true, n_vocab, out);
+}
+
+std::string tiny_model(const std::string& arch, const std::string& type) {
+  const fs::path out = fs::path(TROIKA_BINARY_DIR) / "test-models" / (arch + "-tiny-" + type + ".gguf");
+  return cached_model(arch, "tiny", type, /*sparse=*/false, 0, out);
 }
 
 }  // namespace troika::testing
