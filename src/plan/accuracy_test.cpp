@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "test_models.h"
 #include "troika/catalog.h"
@@ -124,6 +125,35 @@ TEST(PlannerAccuracy, SequencesKvTypesAndWindows) {
     Outcome o = run_case(c);
     std::printf("%s\n", o.detail.c_str());
     EXPECT_LE(std::fabs(o.error_pct), 3.0) << o.detail;
+  }
+}
+
+}  // namespace
+}  // namespace troika::plan
+
+namespace troika::plan {
+namespace {
+
+// The computed tensor types are llama.cpp's: a model really quantized by llama_model_quantize
+// (q4_k_m, whose rules differ per tensor and layer) has exactly the types tensors_for() gives.
+TEST(PlannerAccuracy, ComputedTypesEqualARealQuantization) {
+  for (const char* arch : {"llama", "mistral", "gemma2", "phi3"}) {
+    const std::string path = testing::tiny_model(arch, "q4_k_m");
+    auto gguf = catalog::read_gguf(path);
+    ASSERT_TRUE(gguf.ok()) << gguf.status().to_string();
+    auto shape = shape_of(*gguf);
+    ASSERT_TRUE(shape.ok());
+    auto computed = tensors_for(*shape, "q4_k_m");
+    ASSERT_TRUE(computed.ok()) << computed.status().to_string();
+    const std::vector<Tensor> real = tensors_of(*gguf);
+    ASSERT_EQ(computed->size(), real.size()) << arch;
+    std::map<std::string, const Tensor*> by_name;
+    for (const Tensor& t : real) by_name[t.name] = &t;
+    for (const Tensor& t : *computed) {
+      ASSERT_TRUE(by_name.count(t.name)) << arch << " " << t.name;
+      EXPECT_EQ(t.type, by_name[t.name]->type) << arch << " " << t.name;
+      EXPECT_EQ(t.bytes, by_name[t.name]->bytes) << arch << " " << t.name;
+    }
   }
 }
 
