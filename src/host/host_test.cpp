@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -75,6 +76,30 @@ TEST(Host, BringsUpLocalRolesAndSharesModels) {
   EXPECT_EQ(r->choices[0].finish_reason, "length");
   EXPECT_EQ(r->completion_tokens, 10);
   EXPECT_GT(r->prompt_tokens, 0);
+}
+
+// A catalog id resolves through discovery in model_dirs: the variant's default file, or the
+// file of the type asked for; a family id takes any GGUF of that family.
+TEST(Host, CatalogIdsResolveThroughDiscovery) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::temp_dir()) / "catalog-ids";
+  fs::create_directories(dir);
+  fs::copy_file(testing::tiny_model("phi3", "q8_0"), dir / "Phi-3-mini-4k-instruct-q4.gguf",
+                fs::copy_options::overwrite_existing);
+  auto h = Host::up(config("model_dirs = [\"" + dir.string() + "\"]\n"
+                           "[roles.tool]\nmodel = \"microsoft/Phi-3-mini-4k-instruct-gguf\"\nctx = 1024\n"),
+                    seed(), quick());
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  EXPECT_EQ((*h)->roles()[0].model, (dir / "Phi-3-mini-4k-instruct-q4.gguf").string());
+  // Asking for a type that is not on disk names what is missing.
+  auto missing = Host::up(config("model_dirs = [\"" + dir.string() + "\"]\n"
+                                 "[roles.tool]\nmodel = \"microsoft/Phi-3-mini-4k-instruct-gguf\"\n"
+                                 "type = \"F16\"\n"),
+                          seed(), quick());
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("no GGUF of microsoft/Phi-3-mini-4k-instruct-gguf (F16)"),
+            std::string::npos)
+      << missing.status().message();
 }
 
 TEST(Host, RefusesBeforeLoadingWhatWouldNotFit) {

@@ -140,5 +140,29 @@ TEST(RolesCli, UpRunsTheReadinessCheck) {
   EXPECT_EQ(troika("up -q -c /nonexistent.toml").exit_code, 3);
 }
 
+// Without a config: the catalog's roles bound to the GGUF files discovery finds. A file named as
+// a catalog variant's file matches it (here the Phi-3 GGUF repository's q4 file, a tiny stand-in).
+TEST(RolesCli, UpWithoutConfigBindsFoundModels) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::temp_dir()) / "up-dir";
+  fs::create_directories(dir);
+  fs::copy_file(testing::tiny_model("phi3", "q8_0"), dir / "Phi-3-mini-4k-instruct-q4.gguf",
+                fs::copy_options::overwrite_existing);
+  CliRun r = troika("up -q -t 2 --json --dir " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_EQ(j[0]["role"], "tool");
+  EXPECT_EQ(j[1]["role"], "graph");  // the graph role's alternative backbone is Phi-3 mini
+  EXPECT_EQ(j[1]["shared_with"], "tool");  // the same file is one model
+  EXPECT_NE(r.err.find("role brain: no GGUF of llama31-8b found"), std::string::npos) << r.err;
+  // Nothing usable at all: not_found (3), saying where to look.
+  const fs::path empty = fs::path(testing::temp_dir()) / "up-empty";
+  fs::create_directories(empty);
+  CliRun none = troika("up -q --dir " + empty.string());
+  EXPECT_EQ(none.exit_code, 3);
+  EXPECT_NE(none.err.find("troika models"), std::string::npos) << none.err;
+}
+
 }  // namespace
 }  // namespace troika
