@@ -116,13 +116,14 @@ int main(int argc, char** argv) {
                     format_bytes(e.host.compute).c_str());
         std::fflush(stdout);
         char line[512];
-        std::snprintf(line, sizeof(line),
-                      "{\"bench\": \"planner\", \"metric\": \"error_pct %s %s %d\", \"value\": %.4f, "
-                      "\"unit\": \"%%\", \"anchor\": %llu, \"predicted\": %llu, "
-                      "\"real_error_pct\": %s, \"goal\": 3.0}\n",
-                      m.arch, type, ctx, err, static_cast<unsigned long long>(simulated),
-                      static_cast<unsigned long long>(predicted),
-                      std::isnan(rerr) ? "null" : std::to_string(rerr).c_str());
+        std::snprintf(
+            line, sizeof(line),
+            "{\"bench\": \"planner\", \"metric\": \"error_pct %s %s %d\", \"value\": %.4f, "
+            "\"unit\": \"%%\", \"anchor\": %llu, \"predicted\": %llu, "
+            "\"real_error_pct\": %s, \"goal\": 3.0}\n",
+            m.arch, type, ctx, err, static_cast<unsigned long long>(simulated),
+            static_cast<unsigned long long>(predicted),
+            std::isnan(rerr) ? "null" : std::to_string(rerr).c_str());
         lines += line;
       }
     }
@@ -130,8 +131,9 @@ int main(int argc, char** argv) {
   std::printf("worst |error| against no_alloc %.2f%% (36 cases); against %d real loads %.2f%%\n",
               worst, n_real, worst_real);
   std::printf("%s", lines.c_str());
-  std::printf("{\"bench\": \"planner\", \"metric\": \"worst_error_pct\", \"value\": %.4f, \"unit\": "
-              "\"%%\", \"anchor\": null, \"ratio\": null, \"goal\": 3.0}\n",
-              worst);
+  std::printf(
+      "{\"bench\": \"planner\", \"metric\": \"worst_error_pct\", \"value\": %.4f, \"unit\": "
+      "\"%%\", \"anchor\": null, \"ratio\": null, \"goal\": 3.0}\n",
+      worst);
   return worst <= 3.0 ? 0 : 1;
 }

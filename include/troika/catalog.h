@@ -44,9 +44,9 @@ struct Family {
   int32_t head_dim = 0;
   int32_t n_ff = 0;
   int32_t n_vocab = 0;
-  int32_t n_ctx_train = 0;   // tokens
-  int32_t n_swa = 0;         // sliding window in tokens; 0 = none
-  int32_t swa_pattern = 0;   // 2 = every other layer slides (Gemma 2: even layers); 0 = none
+  int32_t n_ctx_train = 0;       // tokens
+  int32_t n_swa = 0;             // sliding window in tokens; 0 = none
+  int32_t swa_pattern = 0;       // 2 = every other layer slides (Gemma 2: even layers); 0 = none
   bool tied_embeddings = false;  // the output head is the token embedding
   bool rope_freqs = false;       // a rope_freqs F32[head_dim/2] tensor (Llama 3.1)
   bool fused_qkv = false;        // attn_qkv and a fused gate|up ffn_up (Phi-3)
@@ -82,11 +82,11 @@ struct Variant {
   uint64_t bytes = 0;  // weights on disk
   bool bytes_verified = false;  // false: derived from the shapes, not seen on the Hub
   std::string license;
-  bool gated = false;         // the Hub asks for a licence acceptance or a form
-  bool convert = false;       // needs `troika convert` before llama.cpp loads it
-  std::string convert_type;   // recommended `troika convert --type`
+  bool gated = false;        // the Hub asks for a licence acceptance or a form
+  bool convert = false;      // needs `troika convert` before llama.cpp loads it
+  std::string convert_type;  // recommended `troika convert --type`
   std::vector<std::string> roles;
-  std::string subdir;         // the folder inside the repository that holds the model
+  std::string subdir;              // the folder inside the repository that holds the model
   std::vector<VariantFile> files;  // GGUF repositories: the files and their types
   std::string default_file;
   bool verified = true;  // false: some facts (gating, licence, layout) are assumed, see notes
@@ -95,9 +95,9 @@ struct Variant {
 
 // A role and its default backbone.
 struct Role {
-  std::string name;    // one of kRoles
+  std::string name;  // one of kRoles
   std::string job;
-  std::string family;  // default backbone (a Family id)
+  std::string family;                     // default backbone (a Family id)
   std::vector<std::string> alternatives;  // other Family ids, best first
   std::string shares;     // another role whose loaded model this one uses by default ("" = own)
   std::string gguf_type;  // the GGUF type the planner starts from ("Q6_K", "Q4_K_M")
@@ -107,9 +107,9 @@ struct Role {
 };
 
 struct Defaults {
-  uint64_t vram_bytes = 20ull << 30;      // the target card
-  std::string kv_type = "f16";            // KV cache element type
-  uint64_t headroom_bytes = 512ull << 20; // kept free on the GPU (CUDA context, fragmentation)
+  uint64_t vram_bytes = 20ull << 30;       // the target card
+  std::string kv_type = "f16";             // KV cache element type
+  uint64_t headroom_bytes = 512ull << 20;  // kept free on the GPU (CUDA context, fragmentation)
 };
 
 class Catalog {
@@ -176,17 +176,18 @@ std::string file_type_name(int32_t ftype);
 // ---- Discovery -------------------------------------------------------------------------
 
 struct Found {
-  std::string path;    // the GGUF file or the model's folder
-  std::string layout;  // "gguf" | "hf-folder" | "hf-cache" | "mistral-native" | "gemma-pytorch" | "onnx"
-  std::string repo;    // Hugging Face repository when the cache layout names it
-  std::string variant;   // matched catalog variant id; "" when none fits
-  std::string family;    // matched family id; "" when unknown
-  std::string match;     // how: "repository" | "folder name" | "file name" | "shape"
-  std::string format;    // "safetensors", "gguf", ...
-  std::string quant;     // "bf16", "fp8", ... or the GGUF file type ("Q4_K_M")
-  uint64_t bytes = 0;    // weight bytes on disk
+  std::string path;  // the GGUF file or the model's folder
+  std::string
+      layout;  // "gguf" | "hf-folder" | "hf-cache" | "mistral-native" | "gemma-pytorch" | "onnx"
+  std::string repo;     // Hugging Face repository when the cache layout names it
+  std::string variant;  // matched catalog variant id; "" when none fits
+  std::string family;   // matched family id; "" when unknown
+  std::string match;    // how: "repository" | "folder name" | "file name" | "shape"
+  std::string format;   // "safetensors", "gguf", ...
+  std::string quant;    // "bf16", "fp8", ... or the GGUF file type ("Q4_K_M")
+  uint64_t bytes = 0;   // weight bytes on disk
   bool needs_convert = false;
-  std::string convert_command;  // the exact `troika convert ...` line when needs_convert
+  std::string convert_command;     // the exact `troika convert ...` line when needs_convert
   std::vector<std::string> notes;  // licence and gating reminders, anything odd
 };
 

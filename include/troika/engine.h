@@ -128,7 +128,8 @@ struct ContextOptions {
   bool embeddings = false;  // compute embeddings instead of (or besides) logits
   Pooling pooling = Pooling::kUnspecified;  // for embeddings; kUnspecified = the model's own
   FlashAttn flash_attn = FlashAttn::kAuto;  // kAuto: where the backend supports it (GPU)
-  bool f32_kv = false;     // f32 KV cache instead of f16 (exact comparisons in tests); wins over kv_type
+  bool f32_kv =
+      false;  // f32 KV cache instead of f16 (exact comparisons in tests); wins over kv_type
   KvType kv_type = KvType::kF16;  // q8_0 halves the cache (needs flash attention, on by kAuto)
   bool unified_kv = true;  // one KV buffer shared by all sequences (enables prefix sharing)
   // Sliding-window layers (Gemma 2) keep a full-size cache (llama.cpp's default); false sizes

@@ -40,11 +40,11 @@ namespace troika::host {
 // One [roles.NAME] table of troika.toml (docs/host.md).
 struct RoleConfig {
   std::string role;
-  std::string model;      // a .gguf path, a catalog variant id, or a catalog family id
-  std::string type;       // with a catalog id: the GGUF type to look for ("Q4_K_M")
-  std::string share;      // another role whose loaded model this one uses
-  int32_t ctx = 0;        // 0 = the catalog role's default
-  int32_t parallel = 0;   // 0 = the catalog role's default
+  std::string model;     // a .gguf path, a catalog variant id, or a catalog family id
+  std::string type;      // with a catalog id: the GGUF type to look for ("Q4_K_M")
+  std::string share;     // another role whose loaded model this one uses
+  int32_t ctx = 0;       // 0 = the catalog role's default
+  int32_t parallel = 0;  // 0 = the catalog role's default
   int32_t gpu_layers = -1;
   std::string remote;        // OpenAI-compatible base URL ("http://gpu-box:8000/v1")
   std::string remote_model;  // the model name the endpoint serves
@@ -59,7 +59,7 @@ struct HostConfig {
   std::string kv_type;      // "" = the catalog's default
   bool gpu = true;          // false: plan for system memory only (a CPU build does anyway)
   std::vector<std::string> model_dirs;  // where catalog ids are looked for (before the defaults)
-  std::string origin;       // the file it came from, for messages
+  std::string origin;                   // the file it came from, for messages
 };
 
 // Errors: invalid_argument naming the key and line; not_found for a missing file.
@@ -127,22 +127,21 @@ struct RoleStatus {
 };
 
 struct UpOptions {
-  bool smoke = true;          // one short generation per role
+  bool smoke = true;  // one short generation per role
   int32_t smoke_tokens = 12;
-  int32_t n_threads = 0;      // 0 = all
+  int32_t n_threads = 0;                                // 0 = all
   std::function<void(const std::string&)> on_progress;  // "loading ... for brain", may be empty
 };
 
 class Host {
  public:
-  static Result<std::unique_ptr<Host>> up(const HostConfig& config,
-                                          const catalog::Catalog& catalog,
+  static Result<std::unique_ptr<Host>> up(const HostConfig& config, const catalog::Catalog& catalog,
                                           const UpOptions& options = {});
   ~Host();
 
   RoleClient* role(std::string_view name) const;  // nullptr when the role is not configured
   const std::vector<RoleStatus>& roles() const;   // in brain, rag, fast, tool, graph order
-  const plan::Plan& plan() const;  // the plan of the local models
+  const plan::Plan& plan() const;                 // the plan of the local models
 
   struct Impl;
 

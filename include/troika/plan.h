@@ -56,14 +56,14 @@ enum class KvType { kF16, kQ8_0, kF32 };
 Result<KvType> parse_kv_type(const std::string& name);  // "f16" | "q8_0" | "f32"
 
 struct ContextSpec {
-  int32_t n_ctx = 4096;     // KV cells shared by all sequences (padded to 256 as llama.cpp does)
-  int32_t n_seq = 1;        // sequences (n_seq_max)
-  int32_t n_ubatch = 512;   // physical micro-batch: sizes the compute buffer
+  int32_t n_ctx = 4096;    // KV cells shared by all sequences (padded to 256 as llama.cpp does)
+  int32_t n_seq = 1;       // sequences (n_seq_max)
+  int32_t n_ubatch = 512;  // physical micro-batch: sizes the compute buffer
   KvType kv_type = KvType::kF16;
-  bool flash_attn = true;   // llama.cpp's "auto" resolves to on for CPU and CUDA with these models
-  bool unified_kv = true;   // Troika's default (prefix sharing)
-  bool swa_full = true;     // llama.cpp's default: sliding-window layers keep a full cache
-  bool gpu = true;          // offload to a GPU (false: everything in host memory)
+  bool flash_attn = true;  // llama.cpp's "auto" resolves to on for CPU and CUDA with these models
+  bool unified_kv = true;  // Troika's default (prefix sharing)
+  bool swa_full = true;    // llama.cpp's default: sliding-window layers keep a full cache
+  bool gpu = true;         // offload to a GPU (false: everything in host memory)
   int32_t n_gpu_layers = -1;  // with gpu: layers on the GPU, the output layer first; -1 = all
 };
 
@@ -72,8 +72,8 @@ struct Bytes {
   uint64_t total() const { return weights + kv + compute + output; }
 };
 struct Estimate {
-  Bytes device;  // GPU memory (all zero when !gpu)
-  Bytes host;    // system memory
+  Bytes device;               // GPU memory (all zero when !gpu)
+  Bytes host;                 // system memory
   uint64_t kv_cells = 0;      // full-attention layers' cells (per stream)
   uint64_t kv_cells_swa = 0;  // sliding-window layers' cells (0 when none)
 };
@@ -83,22 +83,22 @@ Estimate estimate(const ModelShape& shape, const std::vector<Tensor>& tensors,
 // ---- Joint plans -------------------------------------------------------------------------
 
 struct RoleRequest {
-  std::string role;        // one of catalog::kRoles
-  std::string family;      // "" = the catalog's default backbone for the role
-  std::string gguf_type;   // "" = the role's default ("Q4_K_M", ...)
-  std::string path;        // a GGUF file to plan from its real tensors; "" = computed
-  std::string share_with;  // another role whose model this one uses; "" = the catalog's default
-  bool own_model = false;  // do not share even if the catalog says so
-  int32_t ctx = 0;         // 0 = the role's default
-  int32_t parallel = 0;    // 0 = the role's default
+  std::string role;           // one of catalog::kRoles
+  std::string family;         // "" = the catalog's default backbone for the role
+  std::string gguf_type;      // "" = the role's default ("Q4_K_M", ...)
+  std::string path;           // a GGUF file to plan from its real tensors; "" = computed
+  std::string share_with;     // another role whose model this one uses; "" = the catalog's default
+  bool own_model = false;     // do not share even if the catalog says so
+  int32_t ctx = 0;            // 0 = the role's default
+  int32_t parallel = 0;       // 0 = the role's default
   int32_t n_gpu_layers = -1;  // layers on the GPU; -1 = all
   bool swa_window = false;    // sliding-window layers keep only their window (not full-size)
 };
 
 struct PlanRequest {
-  uint64_t vram_bytes = 0;      // 0 = the catalog's default (20 GiB)
-  uint64_t ram_bytes = 0;       // 0 = not checked
-  uint64_t headroom_bytes = 0;  // kept free on the GPU; 0 = the catalog's default
+  uint64_t vram_bytes = 0;        // 0 = the catalog's default (20 GiB)
+  uint64_t ram_bytes = 0;         // 0 = not checked
+  uint64_t headroom_bytes = 0;    // kept free on the GPU; 0 = the catalog's default
   std::optional<KvType> kv_type;  // unset = the catalog's default
   bool gpu = true;
   std::vector<RoleRequest> roles;  // empty = brain, rag, fast, tool, graph with defaults
@@ -116,8 +116,8 @@ struct ModelPlan {
 };
 
 struct Alternative {
-  std::string change;  // what to do, in words ("fast: Q4_K_M -> Q3_K_M")
-  std::string flag;    // how to say it to `troika plan` ("--type fast=Q3_K_M")
+  std::string change;        // what to do, in words ("fast: Q4_K_M -> Q3_K_M")
+  std::string flag;          // how to say it to `troika plan` ("--type fast=Q3_K_M")
   int64_t device_bytes = 0;  // total on the GPU (host when planning for the CPU) after it
   bool fits = false;
   double cost = 0;  // the ranking: estimated quality/speed loss, lower first

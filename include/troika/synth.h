@@ -38,7 +38,7 @@ struct SynthOptions {
   SynthShape shape;            // see synth_shape(); every field but head_dim must be > 0
   std::string vocab_path;      // vocab-only GGUF whose tokenizer.* keys are copied
   std::string chat_template;   // written as tokenizer.chat_template; empty = the family's own
-  int32_t n_vocab = 0;  // larger than the vocab file's size: pad it with unused tokens
+  int32_t n_vocab = 0;         // larger than the vocab file's size: pad it with unused tokens
   std::string type = "f16";    // f32 | f16 | q8_0 | q4_k_m; with sparse, any of file_types()
   // Header only: every tensor gets the type `type` gives it (as llama_model_quantize would
   // choose) and the file is extended to its full length without writing data (a sparse file

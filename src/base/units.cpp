@@ -36,16 +36,26 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   std::string unit = lower(text.substr(i));
   while (!unit.empty() && unit.back() == ' ') unit.pop_back();
   double scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "k" || unit == "kb") scale = 1e3;
-  else if (unit == "m" || unit == "mb") scale = 1e6;
-  else if (unit == "g" || unit == "gb") scale = 1e9;
-  else if (unit == "t" || unit == "tb") scale = 1e12;
-  else if (unit == "kib") scale = 1024.0;
-  else if (unit == "mib") scale = 1024.0 * 1024;
-  else if (unit == "gib") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
-  else return bad();
+  if (unit.empty() || unit == "b")
+    scale = 1;
+  else if (unit == "k" || unit == "kb")
+    scale = 1e3;
+  else if (unit == "m" || unit == "mb")
+    scale = 1e6;
+  else if (unit == "g" || unit == "gb")
+    scale = 1e9;
+  else if (unit == "t" || unit == "tb")
+    scale = 1e12;
+  else if (unit == "kib")
+    scale = 1024.0;
+  else if (unit == "mib")
+    scale = 1024.0 * 1024;
+  else if (unit == "gib")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "tib")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else
+    return bad();
   double v = std::strtod(num.c_str(), nullptr) * scale;
   if (!std::isfinite(v) || v >= 1.8e19) return bad();
   return static_cast<uint64_t>(std::llround(v));

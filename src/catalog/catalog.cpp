@@ -1,11 +1,11 @@
 // Catalog parsing (toml++) and lookups. The schema is documented in docs/catalog.md.
+#include <toml++/toml.h>
 #include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "catalog/embedded_catalog.h"
 #include "troika/catalog.h"
@@ -252,11 +252,13 @@ Status check_references(const Catalog& c, std::string_view origin) {
   }
   for (const Role& r : c.roles()) {
     if (!is_role(r.name))
-      return bad("roles." + r.name + " is not a role Troika serves (brain, rag, fast, tool, graph)");
+      return bad("roles." + r.name +
+                 " is not a role Troika serves (brain, rag, fast, tool, graph)");
     if (!c.family(r.family))
       return bad("roles." + r.name + ".family names unknown family '" + r.family + "'");
     for (const auto& a : r.alternatives)
-      if (!c.family(a)) return bad("roles." + r.name + ".alternatives names unknown family '" + a + "'");
+      if (!c.family(a))
+        return bad("roles." + r.name + ".alternatives names unknown family '" + a + "'");
     if (!r.shares.empty() && (!c.role(r.shares) || r.shares == r.name))
       return bad("roles." + r.name + ".shares must name another role, not '" + r.shares + "'");
     if (r.ctx <= 0 || r.parallel <= 0)
@@ -289,7 +291,8 @@ Result<Catalog> Catalog::parse(std::string_view text, std::string_view origin) {
   }
   const std::string where(origin);
   if (auto schema = root["schema"].value<int64_t>(); !schema || *schema != 1) {
-    return invalid_argument(where + ": 'schema = 1' is required (this Troika reads catalog schema 1)");
+    return invalid_argument(where +
+                            ": 'schema = 1' is required (this Troika reads catalog schema 1)");
   }
   Catalog c;
   std::string err;
@@ -304,7 +307,9 @@ Result<Catalog> Catalog::parse(std::string_view text, std::string_view origin) {
   if (const toml::table* fams = root["families"].as_table()) {
     for (auto&& [key, node] : *fams) {
       const toml::table* t = node.as_table();
-      if (!t) return invalid_argument(where + ": families." + std::string(key.str()) + " must be a table");
+      if (!t)
+        return invalid_argument(where + ": families." + std::string(key.str()) +
+                                " must be a table");
       Family f;
       read_family(std::string(key.str()), *t, f, &err);
       c.families_.push_back(std::move(f));
@@ -322,7 +327,8 @@ Result<Catalog> Catalog::parse(std::string_view text, std::string_view origin) {
   if (const toml::table* roles = root["roles"].as_table()) {
     for (auto&& [key, node] : *roles) {
       const toml::table* t = node.as_table();
-      if (!t) return invalid_argument(where + ": roles." + std::string(key.str()) + " must be a table");
+      if (!t)
+        return invalid_argument(where + ": roles." + std::string(key.str()) + " must be a table");
       Role r;
       read_role(std::string(key.str()), *t, r, &err);
       c.roles_.push_back(std::move(r));
@@ -355,10 +361,10 @@ Result<Catalog> Catalog::load(const std::string& path) {
 Result<Catalog> Catalog::embedded() {
   static std::once_flag once;
   static Result<Catalog>* parsed = nullptr;  // never destroyed: safe to use at exit
-  std::call_once(once, [] {
-    parsed = new Result<Catalog>(parse(kEmbeddedCatalog, "embedded seed.toml"));
-  });
-  if (!parsed->ok()) return internal_error("the embedded catalog is broken: " + parsed->status().message());
+  std::call_once(
+      once, [] { parsed = new Result<Catalog>(parse(kEmbeddedCatalog, "embedded seed.toml")); });
+  if (!parsed->ok())
+    return internal_error("the embedded catalog is broken: " + parsed->status().message());
   return *parsed;
 }
 
@@ -393,41 +399,72 @@ std::string Catalog::to_json() const {
                    {"kv_type", defaults_.kv_type},
                    {"headroom_bytes", defaults_.headroom_bytes}};
   for (const Family& f : families_) {
-    j["families"].push_back({{"id", f.id}, {"name", f.name}, {"architecture", f.architecture},
-                             {"base", f.base}, {"n_params", f.n_params}, {"n_layer", f.n_layer},
-                             {"n_embd", f.n_embd}, {"n_head", f.n_head},
-                             {"n_head_kv", f.n_head_kv}, {"head_dim", f.head_dim},
-                             {"n_ff", f.n_ff}, {"n_vocab", f.n_vocab},
-                             {"n_ctx_train", f.n_ctx_train}, {"n_swa", f.n_swa},
+    j["families"].push_back({{"id", f.id},
+                             {"name", f.name},
+                             {"architecture", f.architecture},
+                             {"base", f.base},
+                             {"n_params", f.n_params},
+                             {"n_layer", f.n_layer},
+                             {"n_embd", f.n_embd},
+                             {"n_head", f.n_head},
+                             {"n_head_kv", f.n_head_kv},
+                             {"head_dim", f.head_dim},
+                             {"n_ff", f.n_ff},
+                             {"n_vocab", f.n_vocab},
+                             {"n_ctx_train", f.n_ctx_train},
+                             {"n_swa", f.n_swa},
                              {"swa_pattern", f.swa_pattern},
                              {"tied_embeddings", f.tied_embeddings},
-                             {"rope_freqs", f.rope_freqs}, {"fused_qkv", f.fused_qkv},
-                             {"tokenizer", f.tokenizer}, {"chat_format", f.chat_format},
-                             {"tool_format", f.tool_format}, {"bos", f.bos},
-                             {"eos", f.eos}, {"eot", f.eot},
+                             {"rope_freqs", f.rope_freqs},
+                             {"fused_qkv", f.fused_qkv},
+                             {"tokenizer", f.tokenizer},
+                             {"chat_format", f.chat_format},
+                             {"tool_format", f.tool_format},
+                             {"bos", f.bos},
+                             {"eos", f.eos},
+                             {"eot", f.eot},
                              {"attn_softcap", f.attn_softcap},
-                             {"final_softcap", f.final_softcap}, {"license", f.license},
-                             {"verified", f.verified}, {"notes", f.notes}});
+                             {"final_softcap", f.final_softcap},
+                             {"license", f.license},
+                             {"verified", f.verified},
+                             {"notes", f.notes}});
   }
   for (const Variant& v : variants_) {
     nlohmann::ordered_json files = nlohmann::ordered_json::array();
     for (const VariantFile& f : v.files)
-      files.push_back({{"name", f.name}, {"type", f.type}, {"bytes", f.bytes},
-                       {"verified", f.verified}, {"notes", f.notes}});
-    j["variants"].push_back({{"id", v.id}, {"family", v.family}, {"instruct", v.instruct},
-                             {"format", v.format}, {"quant", v.quant}, {"bytes", v.bytes},
-                             {"bytes_verified", v.bytes_verified}, {"license", v.license},
-                             {"gated", v.gated}, {"convert", v.convert},
-                             {"convert_type", v.convert_type}, {"roles", v.roles},
-                             {"subdir", v.subdir}, {"files", files},
-                             {"default_file", v.default_file}, {"verified", v.verified},
+      files.push_back({{"name", f.name},
+                       {"type", f.type},
+                       {"bytes", f.bytes},
+                       {"verified", f.verified},
+                       {"notes", f.notes}});
+    j["variants"].push_back({{"id", v.id},
+                             {"family", v.family},
+                             {"instruct", v.instruct},
+                             {"format", v.format},
+                             {"quant", v.quant},
+                             {"bytes", v.bytes},
+                             {"bytes_verified", v.bytes_verified},
+                             {"license", v.license},
+                             {"gated", v.gated},
+                             {"convert", v.convert},
+                             {"convert_type", v.convert_type},
+                             {"roles", v.roles},
+                             {"subdir", v.subdir},
+                             {"files", files},
+                             {"default_file", v.default_file},
+                             {"verified", v.verified},
                              {"notes", v.notes}});
   }
   for (const Role& r : roles_) {
-    j["roles"].push_back({{"name", r.name}, {"job", r.job}, {"family", r.family},
-                          {"alternatives", r.alternatives}, {"shares", r.shares},
-                          {"gguf_type", r.gguf_type}, {"ctx", r.ctx},
-                          {"parallel", r.parallel}, {"notes", r.notes}});
+    j["roles"].push_back({{"name", r.name},
+                          {"job", r.job},
+                          {"family", r.family},
+                          {"alternatives", r.alternatives},
+                          {"shares", r.shares},
+                          {"gguf_type", r.gguf_type},
+                          {"ctx", r.ctx},
+                          {"parallel", r.parallel},
+                          {"notes", r.notes}});
   }
   return j.dump(2);
 }

@@ -19,15 +19,24 @@ const Catalog& seed() {
 // Every repository the seed document names (shared/seed, shared/research/seed-models.md).
 TEST(Catalog, HasEverySeedRepository) {
   const char* repos[] = {
-      "meta-llama/Llama-3.1-8B-Instruct",          "nvidia/Llama-3.1-8B-Instruct-FP4",
-      "nvidia/Llama-3.1-8B-Instruct-FP8",          "mistralai/Mistral-7B-v0.3",
-      "mistralai/Mistral-7B-Instruct-v0.3",        "mistral-community/Mistral-7B-Instruct-v0.3",
-      "unsloth/mistral-7b-instruct-v0.3-bnb-4bit", "google/gemma-2-9b-it",
-      "google/gemma-2-9b-it-pytorch",              "hugging-quants/gemma-2-9b-it-AWQ-INT4",
-      "RedHatAI/gemma-2-9b-it-FP8",                "bartowski/gemma-2-9b-it-GGUF",
-      "unsloth/gemma-2-9b-it",                     "microsoft/Phi-3-mini-4k-instruct",
-      "microsoft/Phi-3-mini-4k-instruct-onnx",     "microsoft/Phi-3-mini-4k-instruct-gguf",
-      "unsloth/Phi-3-mini-4k-instruct",            "EmergentMethods/Phi-3-mini-4k-instruct-graph",
+      "meta-llama/Llama-3.1-8B-Instruct",
+      "nvidia/Llama-3.1-8B-Instruct-FP4",
+      "nvidia/Llama-3.1-8B-Instruct-FP8",
+      "mistralai/Mistral-7B-v0.3",
+      "mistralai/Mistral-7B-Instruct-v0.3",
+      "mistral-community/Mistral-7B-Instruct-v0.3",
+      "unsloth/mistral-7b-instruct-v0.3-bnb-4bit",
+      "google/gemma-2-9b-it",
+      "google/gemma-2-9b-it-pytorch",
+      "hugging-quants/gemma-2-9b-it-AWQ-INT4",
+      "RedHatAI/gemma-2-9b-it-FP8",
+      "bartowski/gemma-2-9b-it-GGUF",
+      "unsloth/gemma-2-9b-it",
+      "microsoft/Phi-3-mini-4k-instruct",
+      "microsoft/Phi-3-mini-4k-instruct-onnx",
+      "microsoft/Phi-3-mini-4k-instruct-gguf",
+      "unsloth/Phi-3-mini-4k-instruct",
+      "EmergentMethods/Phi-3-mini-4k-instruct-graph",
   };
   for (const char* id : repos) {
     const Variant* v = seed().variant(id);
@@ -127,8 +136,10 @@ TEST(Catalog, RefusesBrokenCatalogsClearly) {
   expect_refused("[families]\n", "schema = 1");
   expect_refused("schema = 1\ncolour = 2\n", "unknown top-level key 'colour'");
   expect_refused(std::string(kMinimal) + "n_layers = 3\n", "unknown key 'n_layers'");
-  expect_refused(std::string(kMinimal) + "[[variants]]\nid = \"a/b\"\nfamily = \"g\"\n"
-                 "format = \"gguf\"\nquant = \"gguf\"\n", "unknown family 'g'");
+  expect_refused(std::string(kMinimal) +
+                     "[[variants]]\nid = \"a/b\"\nfamily = \"g\"\n"
+                     "format = \"gguf\"\nquant = \"gguf\"\n",
+                 "unknown family 'g'");
   expect_refused(std::string(kMinimal) + "[roles.chef]\nfamily = \"f\"\n", "roles.chef");
   expect_refused(std::string(kMinimal) + "[roles.brain]\nfamily = \"f\"\nctx = \"big\"\n",
                  "roles.brain.ctx must be a non-negative integer (line");

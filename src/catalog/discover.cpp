@@ -34,7 +34,8 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// The name part of a repository id: "nvidia/Llama-3.1-8B-Instruct-FP8" -> "llama-3.1-8b-instruct-fp8".
+// The name part of a repository id: "nvidia/Llama-3.1-8B-Instruct-FP8" ->
+// "llama-3.1-8b-instruct-fp8".
 std::string repo_name(const std::string& id) {
   size_t slash = id.rfind('/');
   return lower(slash == std::string::npos ? id : id.substr(slash + 1));
@@ -84,7 +85,8 @@ void add_reminders(const Catalog& c, Found& f) {
   std::string license = v && !v->license.empty() ? v->license : fam ? fam->license : "";
   if (!license.empty()) {
     std::string note = "licence: " + license;
-    if (v && v->gated) note += "; gated on the Hub (check that its terms were accepted for this use)";
+    if (v && v->gated)
+      note += "; gated on the Hub (check that its terms were accepted for this use)";
     f.notes.push_back(note);
   }
   if (v && !v->notes.empty()) f.notes.push_back(v->notes);
@@ -124,8 +126,8 @@ void found_gguf(const Catalog& c, const fs::path& p, std::vector<Found>& out) {
     }
   }
   if (f.family.empty()) {
-    const Family* fam = family_by_shape(c, info->n_embd, info->n_layer, info->n_vocab,
-                                        info->name + " " + fname);
+    const Family* fam =
+        family_by_shape(c, info->n_embd, info->n_layer, info->n_vocab, info->name + " " + fname);
     if (fam) {
       f.family = fam->id;
       f.match = "shape";
@@ -249,8 +251,9 @@ void found_folder(const Catalog& c, const fs::path& dir, const std::string& layo
         break;
       }
     }
-    f.notes.push_back("identified by its shape: base and instruct models, and fine-tunes, share "
-                      "one; name the folder after its repository to match exactly");
+    f.notes.push_back(
+        "identified by its shape: base and instruct models, and fine-tunes, share "
+        "one; name the folder after its repository to match exactly");
   } else {
     f.notes.push_back("not a catalog model (no variant or family matches its name or shape)");
   }
@@ -316,7 +319,8 @@ void walk(const Catalog& c, const fs::path& dir, int depth, int max_depth, const
       std::vector<fs::path> revs;
       for (const auto& s : fs::directory_iterator(p / "snapshots", ec)) revs.push_back(s.path());
       std::sort(revs.begin(), revs.end());
-      for (const fs::path& rev : revs) walk(c, rev, depth + 1, max_depth, repo_of_cache_dir(name), out);
+      for (const fs::path& rev : revs)
+        walk(c, rev, depth + 1, max_depth, repo_of_cache_dir(name), out);
       continue;
     }
     if (name.empty() || name[0] == '.') continue;

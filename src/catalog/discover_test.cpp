@@ -33,7 +33,8 @@ class Discover : public ::testing::Test {
   static std::string llama_config(const char* extra = "") {
     return std::string(R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
       "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 128256,
-      "torch_dtype": "bfloat16")") + extra + "}";
+      "torch_dtype": "bfloat16")") +
+           extra + "}";
   }
   // A GGUF header with the keys discovery reads and one small tensor.
   static void write_gguf(const fs::path& p, const char* arch, int n_layer, int n_embd, int n_vocab,
@@ -83,7 +84,8 @@ class Discover : public ::testing::Test {
 
 TEST_F(Discover, HuggingFaceFolderNamedAfterItsRepository) {
   fs::path d = root_ / "Llama-3.1-8B-Instruct-FP8";
-  write(d / "config.json", llama_config(R"(, "quantization_config": {"quant_method": "modelopt"})"));
+  write(d / "config.json",
+        llama_config(R"(, "quantization_config": {"quant_method": "modelopt"})"));
   write(d / "hf_quant_config.json",
         R"({"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "FP8"}})");
   write(d / "model-00001-of-00002.safetensors", std::string(100, 'x'));
@@ -98,8 +100,8 @@ TEST_F(Discover, HuggingFaceFolderNamedAfterItsRepository) {
   EXPECT_EQ(f.quant, "fp8");
   EXPECT_EQ(f.bytes, 150u);
   EXPECT_TRUE(f.needs_convert);
-  EXPECT_EQ(f.convert_command, "troika convert " + d.string() +
-                                   " -o llama-3.1-8b-instruct-fp8-auto.gguf --type auto");
+  EXPECT_EQ(f.convert_command,
+            "troika convert " + d.string() + " -o llama-3.1-8b-instruct-fp8-auto.gguf --type auto");
   ASSERT_FALSE(f.notes.empty());
   EXPECT_NE(f.notes[0].find("licence: NVIDIA"), std::string::npos);
 }
@@ -117,7 +119,8 @@ TEST_F(Discover, HuggingFaceCacheLayoutNamesTheRepository) {
   EXPECT_EQ(all[0].variant, "google/gemma-2-9b-it");
   EXPECT_EQ(all[0].match, "repository");
   EXPECT_EQ(all[0].quant, "bf16");
-  EXPECT_NE(all[0].convert_command.find("-o gemma-2-9b-it-q8_0.gguf --type q8_0"), std::string::npos);
+  EXPECT_NE(all[0].convert_command.find("-o gemma-2-9b-it-q8_0.gguf --type q8_0"),
+            std::string::npos);
   bool gated = false;
   for (const auto& n : all[0].notes) gated |= n.find("gated") != std::string::npos;
   EXPECT_TRUE(gated);
@@ -156,7 +159,8 @@ TEST_F(Discover, MistralNativeGemmaPytorchAndOnnxLayouts) {
         R"({"dim": 4096, "n_layers": 32, "vocab_size": 32768})");
   write(root_ / "Mistral-7B-Instruct-v0.3" / "consolidated.safetensors", "x");
   write(root_ / "gemma-2-9b-it-pytorch" / "model.ckpt", "x");
-  fs::path onnx = root_ / "Phi-3-mini-4k-instruct-onnx" / "cpu_and_mobile" / "cpu-int4-rtn-block-32";
+  fs::path onnx =
+      root_ / "Phi-3-mini-4k-instruct-onnx" / "cpu_and_mobile" / "cpu-int4-rtn-block-32";
   write(onnx / "genai_config.json", "{}");
   write(onnx / "phi3-mini-4k-instruct-cpu-int4-rtn-block-32.onnx", "x");
   write(onnx / "phi3-mini-4k-instruct-cpu-int4-rtn-block-32.onnx.data", "xx");

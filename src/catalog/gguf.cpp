@@ -15,14 +15,22 @@ int64_t key_int(const gguf_context* g, const std::string& key, int64_t fallback)
   int64_t id = gguf_find_key(g, key.c_str());
   if (id < 0) return fallback;
   switch (gguf_get_kv_type(g, id)) {
-    case GGUF_TYPE_UINT8: return gguf_get_val_u8(g, id);
-    case GGUF_TYPE_INT8: return gguf_get_val_i8(g, id);
-    case GGUF_TYPE_UINT16: return gguf_get_val_u16(g, id);
-    case GGUF_TYPE_INT16: return gguf_get_val_i16(g, id);
-    case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, id);
-    case GGUF_TYPE_INT32: return gguf_get_val_i32(g, id);
-    case GGUF_TYPE_UINT64: return static_cast<int64_t>(gguf_get_val_u64(g, id));
-    case GGUF_TYPE_INT64: return gguf_get_val_i64(g, id);
+    case GGUF_TYPE_UINT8:
+      return gguf_get_val_u8(g, id);
+    case GGUF_TYPE_INT8:
+      return gguf_get_val_i8(g, id);
+    case GGUF_TYPE_UINT16:
+      return gguf_get_val_u16(g, id);
+    case GGUF_TYPE_INT16:
+      return gguf_get_val_i16(g, id);
+    case GGUF_TYPE_UINT32:
+      return gguf_get_val_u32(g, id);
+    case GGUF_TYPE_INT32:
+      return gguf_get_val_i32(g, id);
+    case GGUF_TYPE_UINT64:
+      return static_cast<int64_t>(gguf_get_val_u64(g, id));
+    case GGUF_TYPE_INT64:
+      return gguf_get_val_i64(g, id);
     // Per-layer arrays (some converters write head_count_kv per layer): the first entry.
     case GGUF_TYPE_ARRAY:
       if (gguf_get_arr_n(g, id) > 0 && gguf_get_arr_type(g, id) == GGUF_TYPE_INT32)
@@ -30,7 +38,8 @@ int64_t key_int(const gguf_context* g, const std::string& key, int64_t fallback)
       if (gguf_get_arr_n(g, id) > 0 && gguf_get_arr_type(g, id) == GGUF_TYPE_UINT32)
         return static_cast<const uint32_t*>(gguf_get_arr_data(g, id))[0];
       return fallback;
-    default: return fallback;
+    default:
+      return fallback;
   }
 }
 
@@ -51,43 +60,80 @@ uint64_t GgufInfo::tensor_bytes() const {
 std::string file_type_name(int32_t ftype) {
   // llama.cpp's enum llama_ftype (include/llama.h); the values are part of the GGUF format.
   switch (ftype) {
-    case 0: return "F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 7: return "Q8_0";
-    case 8: return "Q5_0";
-    case 9: return "Q5_1";
-    case 10: return "Q2_K";
-    case 11: return "Q3_K_S";
-    case 12: return "Q3_K_M";
-    case 13: return "Q3_K_L";
-    case 14: return "Q4_K_S";
-    case 15: return "Q4_K_M";
-    case 16: return "Q5_K_S";
-    case 17: return "Q5_K_M";
-    case 18: return "Q6_K";
-    case 19: return "IQ2_XXS";
-    case 20: return "IQ2_XS";
-    case 21: return "Q2_K_S";
-    case 22: return "IQ3_XS";
-    case 23: return "IQ3_XXS";
-    case 24: return "IQ1_S";
-    case 25: return "IQ4_NL";
-    case 26: return "IQ3_S";
-    case 27: return "IQ3_M";
-    case 28: return "IQ2_S";
-    case 29: return "IQ2_M";
-    case 30: return "IQ4_XS";
-    case 31: return "IQ1_M";
-    case 32: return "BF16";
-    case 36: return "TQ1_0";
-    case 37: return "TQ2_0";
-    case 38: return "MXFP4_MOE";
-    case 39: return "NVFP4";
-    case 40: return "Q1_0";
-    case 41: return "Q2_0";
-    default: return "";
+    case 0:
+      return "F32";
+    case 1:
+      return "F16";
+    case 2:
+      return "Q4_0";
+    case 3:
+      return "Q4_1";
+    case 7:
+      return "Q8_0";
+    case 8:
+      return "Q5_0";
+    case 9:
+      return "Q5_1";
+    case 10:
+      return "Q2_K";
+    case 11:
+      return "Q3_K_S";
+    case 12:
+      return "Q3_K_M";
+    case 13:
+      return "Q3_K_L";
+    case 14:
+      return "Q4_K_S";
+    case 15:
+      return "Q4_K_M";
+    case 16:
+      return "Q5_K_S";
+    case 17:
+      return "Q5_K_M";
+    case 18:
+      return "Q6_K";
+    case 19:
+      return "IQ2_XXS";
+    case 20:
+      return "IQ2_XS";
+    case 21:
+      return "Q2_K_S";
+    case 22:
+      return "IQ3_XS";
+    case 23:
+      return "IQ3_XXS";
+    case 24:
+      return "IQ1_S";
+    case 25:
+      return "IQ4_NL";
+    case 26:
+      return "IQ3_S";
+    case 27:
+      return "IQ3_M";
+    case 28:
+      return "IQ2_S";
+    case 29:
+      return "IQ2_M";
+    case 30:
+      return "IQ4_XS";
+    case 31:
+      return "IQ1_M";
+    case 32:
+      return "BF16";
+    case 36:
+      return "TQ1_0";
+    case 37:
+      return "TQ2_0";
+    case 38:
+      return "MXFP4_MOE";
+    case 39:
+      return "NVFP4";
+    case 40:
+      return "Q1_0";
+    case 41:
+      return "Q2_0";
+    default:
+      return "";
   }
 }
 

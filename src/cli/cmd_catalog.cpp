@@ -50,17 +50,24 @@ void print_catalog(const catalog::Catalog& c) {
                 v.format.c_str(), v.quant.c_str(), size.c_str(), v.gated ? "yes" : "no",
                 v.convert ? v.convert_type.c_str() : "-", joined(v.roles).c_str());
   }
-  std::printf("\n~ = size derived from the shapes, not seen on the Hub. `troika catalog --json` has "
-              "every fact and note.\n");
+  std::printf(
+      "\n~ = size derived from the shapes, not seen on the Hub. `troika catalog --json` has "
+      "every fact and note.\n");
 }
 
 nlohmann::ordered_json found_json(const catalog::Found& f) {
-  return {{"path", f.path},       {"layout", f.layout},
-          {"repo", f.repo},       {"variant", f.variant},
-          {"family", f.family},   {"match", f.match},
-          {"format", f.format},   {"quant", f.quant},
-          {"bytes", f.bytes},     {"needs_convert", f.needs_convert},
-          {"convert_command", f.convert_command}, {"notes", f.notes}};
+  return {{"path", f.path},
+          {"layout", f.layout},
+          {"repo", f.repo},
+          {"variant", f.variant},
+          {"family", f.family},
+          {"match", f.match},
+          {"format", f.format},
+          {"quant", f.quant},
+          {"bytes", f.bytes},
+          {"needs_convert", f.needs_convert},
+          {"convert_command", f.convert_command},
+          {"notes", f.notes}};
 }
 
 void print_found(const std::vector<catalog::Found>& all, const std::vector<std::string>& dirs) {
@@ -72,7 +79,9 @@ void print_found(const std::vector<catalog::Found>& all, const std::vector<std::
   }
   for (const auto& f : all) {
     std::printf("%s\n", f.path.c_str());
-    const std::string what = !f.variant.empty() ? f.variant : !f.family.empty() ? f.family : "unknown model";
+    const std::string what = !f.variant.empty()  ? f.variant
+                             : !f.family.empty() ? f.family
+                                                 : "unknown model";
     std::printf("  %-8s %s, %s %s, %s\n", "what", what.c_str(), f.format.c_str(), f.quant.c_str(),
                 f.bytes ? format_bytes(f.bytes).c_str() : "?");
     if (!f.match.empty())

@@ -26,8 +26,8 @@ Result<std::pair<std::string, std::string>> split_role(const std::string& flag,
   return std::make_pair(item.substr(0, eq), item.substr(eq + 1));
 }
 
-Result<plan::RoleRequest*> role_entry(std::vector<plan::RoleRequest>& roles, const std::string& name,
-                                      const std::string& flag) {
+Result<plan::RoleRequest*> role_entry(std::vector<plan::RoleRequest>& roles,
+                                      const std::string& name, const std::string& flag) {
   for (auto& r : roles)
     if (r.role == name) return &r;
   return invalid_argument(flag + " names role '" + name +
@@ -48,10 +48,12 @@ Status parse_roles(const std::string& list, std::vector<plan::RoleRequest>& out)
   size_t start = 0;
   while (start <= list.size()) {
     const size_t comma = list.find(',', start);
-    const std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string name =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!name.empty()) {
       if (!catalog::is_role(name))
-        return invalid_argument("--roles: unknown role '" + name + "'; roles are brain, rag, fast, tool, graph");
+        return invalid_argument("--roles: unknown role '" + name +
+                                "'; roles are brain, rag, fast, tool, graph");
       out.push_back({name});
     }
     if (comma == std::string::npos) break;
@@ -75,7 +77,8 @@ Result<plan::PlanRequest> request_of(const PlanFlags& f) {
     TROIKA_ASSIGN_OR_RETURN(req.kv_type, plan::parse_kv_type(f.kv_type));
   }
   req.gpu = !f.cpu;
-  TROIKA_RETURN_IF_ERROR(parse_roles(f.roles.empty() ? "brain,rag,fast,tool,graph" : f.roles, req.roles));
+  TROIKA_RETURN_IF_ERROR(
+      parse_roles(f.roles.empty() ? "brain,rag,fast,tool,graph" : f.roles, req.roles));
   using Apply = std::function<Status(plan::RoleRequest&, const std::string&)>;
   struct Each {
     const char* flag;
@@ -92,15 +95,18 @@ Result<plan::PlanRequest> request_of(const PlanFlags& f) {
       {"--ctx", &f.ctx, number(&plan::RoleRequest::ctx, "--ctx")},
       {"--parallel", &f.parallel, number(&plan::RoleRequest::parallel, "--parallel")},
       {"--gpu-layers", &f.gpu_layers, number(&plan::RoleRequest::n_gpu_layers, "--gpu-layers")},
-      {"--type", &f.types, [](plan::RoleRequest& r, const std::string& v) -> Status {
+      {"--type", &f.types,
+       [](plan::RoleRequest& r, const std::string& v) -> Status {
          r.gguf_type = v;
          return Status::Ok();
        }},
-      {"--model", &f.models, [](plan::RoleRequest& r, const std::string& v) -> Status {
+      {"--model", &f.models,
+       [](plan::RoleRequest& r, const std::string& v) -> Status {
          r.path = v;
          return Status::Ok();
        }},
-      {"--share", &f.shares, [](plan::RoleRequest& r, const std::string& v) -> Status {
+      {"--share", &f.shares,
+       [](plan::RoleRequest& r, const std::string& v) -> Status {
          if (v == "none") {
            r.own_model = true;
          } else {
@@ -136,7 +142,8 @@ void print_plan(const plan::Plan& p, bool gpu) {
                 format_bytes(b.kv).c_str(), format_bytes(b.compute).c_str(),
                 format_bytes(b.weights + b.kv + b.compute).c_str());
     if (!m.path.empty()) std::printf("  from %s\n", m.path.c_str());
-    if (gpu && m.context.n_gpu_layers >= 0) std::printf("  %d layers on the GPU\n", m.context.n_gpu_layers);
+    if (gpu && m.context.n_gpu_layers >= 0)
+      std::printf("  %d layers on the GPU\n", m.context.n_gpu_layers);
   }
   if (gpu) {
     const int64_t left = static_cast<int64_t>(p.vram_bytes) - static_cast<int64_t>(p.device_bytes) -
@@ -166,7 +173,8 @@ void add_plan_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "plan",
       "Plan GPU memory for the roles together: the model, type, weights, KV cache and compute "
-      "buffers of each, the total against the budget, and ranked alternatives when it does not fit");
+      "buffers of each, the total against the budget, and ranked alternatives when it does not "
+      "fit");
   auto f = std::make_shared<PlanFlags>();
   cmd->add_option("--vram", f->vram, "GPU memory budget (default: the catalog's, 20GiB)");
   cmd->add_option("--ram", f->ram, "system memory budget (checked when given)");

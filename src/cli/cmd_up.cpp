@@ -34,8 +34,9 @@ Result<host::HostConfig> config_of(const UpFlags& f, const catalog::Catalog& cat
   host::HostConfig config = host::default_config(cat, found, &notes);
   for (const auto& n : notes) std::fprintf(stderr, "troika: %s\n", n.c_str());
   if (config.roles.empty()) {
-    return not_found("no role has a GGUF model in the folders searched; `troika models` shows "
-                     "what is there, docs/host.md how to write a troika.toml");
+    return not_found(
+        "no role has a GGUF model in the folders searched; `troika models` shows "
+        "what is there, docs/host.md how to write a troika.toml");
   }
   return config;
 }
@@ -54,8 +55,9 @@ void print_roles(const host::Host& h) {
   }
   const plan::Plan& p = h.plan();
   if (!p.models.empty() && p.device_bytes > 0) {
-    std::printf("planned %s of %s GPU memory (+ %s headroom)\n", format_bytes(p.device_bytes).c_str(),
-                format_bytes(p.vram_bytes).c_str(), format_bytes(p.headroom_bytes).c_str());
+    std::printf("planned %s of %s GPU memory (+ %s headroom)\n",
+                format_bytes(p.device_bytes).c_str(), format_bytes(p.vram_bytes).c_str(),
+                format_bytes(p.headroom_bytes).c_str());
   } else if (!p.models.empty()) {
     std::printf("planned %s of system memory%s (this build runs on the CPU)\n",
                 format_bytes(p.host_bytes).c_str(),
@@ -95,7 +97,9 @@ void add_up_command(CLI::App& app, int* exit_code) {
     opt.smoke = !f->no_smoke;
     opt.n_threads = f->threads;
     if (!f->quiet) {
-      opt.on_progress = [](const std::string& s) { std::fprintf(stderr, "troika: %s\n", s.c_str()); };
+      opt.on_progress = [](const std::string& s) {
+        std::fprintf(stderr, "troika: %s\n", s.c_str());
+      };
     }
     auto h = host::Host::up(*config, *cat, opt);
     if (!h.ok()) {
@@ -108,11 +112,18 @@ void add_up_command(CLI::App& app, int* exit_code) {
     }
     nlohmann::ordered_json j = nlohmann::ordered_json::array();
     for (const auto& r : (*h)->roles()) {
-      j.push_back({{"role", r.role}, {"remote", r.remote}, {"model", r.model},
-                   {"shared_with", r.shared_with}, {"family", r.family},
-                   {"gguf_type", r.gguf_type}, {"n_ctx", r.n_ctx}, {"n_seq", r.n_seq},
-                   {"planned_bytes", r.planned_bytes}, {"load_ms", r.load_ms},
-                   {"smoke", r.smoke}, {"smoke_ms", r.smoke_ms}});
+      j.push_back({{"role", r.role},
+                   {"remote", r.remote},
+                   {"model", r.model},
+                   {"shared_with", r.shared_with},
+                   {"family", r.family},
+                   {"gguf_type", r.gguf_type},
+                   {"n_ctx", r.n_ctx},
+                   {"n_seq", r.n_seq},
+                   {"planned_bytes", r.planned_bytes},
+                   {"load_ms", r.load_ms},
+                   {"smoke", r.smoke},
+                   {"smoke_ms", r.smoke_ms}});
     }
     std::printf("%s\n", j.dump(2).c_str());
   });

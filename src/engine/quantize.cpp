@@ -36,7 +36,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-int layer_of(const std::string& n) { return n.rfind("blk.", 0) == 0 ? std::atoi(n.c_str() + 4) : -1; }
+int layer_of(const std::string& n) {
+  return n.rfind("blk.", 0) == 0 ? std::atoi(n.c_str() + 4) : -1;
+}
 
 }  // namespace
 
@@ -67,7 +69,8 @@ Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
                             std::to_string(dims.n_embd) + ")");
   }
   ensure_backend();
-  if (found->ftype == LLAMA_FTYPE_ALL_F32) return std::vector<int32_t>(tensors.size(), GGML_TYPE_F32);
+  if (found->ftype == LLAMA_FTYPE_ALL_F32)
+    return std::vector<int32_t>(tensors.size(), GGML_TYPE_F32);
 
   llama_quant_model_desc desc = {};
   desc.architecture = dims.architecture.c_str();
@@ -79,7 +82,8 @@ Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
   desc.n_embd_head_k = dims.head_dim_k;
   desc.n_embd_head_v = dims.head_dim_v;
   llama_model* model = llama_quant_model_from_metadata(&desc);
-  if (!model) return invalid_argument("llama.cpp does not know architecture '" + dims.architecture + "'");
+  if (!model)
+    return invalid_argument("llama.cpp does not know architecture '" + dims.architecture + "'");
   llama_model_quantize_params qp = llama_model_quantize_default_params();
   qp.ftype = found->ftype;
   quantize_state_impl* qs = llama_quant_init(model, &qp);

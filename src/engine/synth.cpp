@@ -3,11 +3,11 @@
 #include "troika/synth.h"
 
 #include <unistd.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -358,8 +358,7 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
     n_vocab = o.n_vocab;
   }
   const bool sparse = !sparse_type.empty();
-  TROIKA_RETURN_IF_ERROR(
-      set_hparams(g, o, n_vocab, sparse ? ftype_of(sparse_type) : f16 ? 1 : 0));
+  TROIKA_RETURN_IF_ERROR(set_hparams(g, o, n_vocab, sparse ? ftype_of(sparse_type) : f16 ? 1 : 0));
   std::string tmpl = o.chat_template.empty() ? family_chat_template(o.arch) : o.chat_template;
   if (tmpl.empty()) {
     gguf_remove_key(g, "tokenizer.chat_template");
@@ -372,8 +371,14 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
   std::unique_ptr<ggml_context, decltype(&ggml_free)> meta(ggml_init(ip), ggml_free);
   std::vector<ggml_type> types;
   if (sparse) {
-    ModelDims dims = {archs().at(o.arch).gguf_arch, o.shape.n_embd, o.shape.n_ff, o.shape.n_layer,
-                      o.shape.n_head, o.shape.n_head_kv, o.shape.head_dim, o.shape.head_dim};
+    ModelDims dims = {archs().at(o.arch).gguf_arch,
+                      o.shape.n_embd,
+                      o.shape.n_ff,
+                      o.shape.n_layer,
+                      o.shape.n_head,
+                      o.shape.n_head_kv,
+                      o.shape.head_dim,
+                      o.shape.head_dim};
     std::vector<TensorShape> shapes;
     for (const auto& t : plan) shapes.push_back({t.name, t.ne0, t.ne1});
     TROIKA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, quantize_types(dims, shapes, sparse_type));
@@ -406,7 +411,8 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
     const off_t total = static_cast<off_t>(header.size() + (data + align - 1) / align * align);
     bool ok = !w.failed && std::fflush(w.f) == 0 && ::ftruncate(::fileno(w.f), total) == 0;
     if (std::fclose(w.f) != 0) ok = false;
-    if (!ok) return unavailable("cannot extend " + path + " to " + std::to_string(total) + " bytes");
+    if (!ok)
+      return unavailable("cannot extend " + path + " to " + std::to_string(total) + " bytes");
     return Status::Ok();
   }
   Status st;

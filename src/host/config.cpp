@@ -1,8 +1,8 @@
 // troika.toml: roles bound to models or remote endpoints (docs/host.md).
+#include <toml++/toml.h>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "troika/host.h"
 #include "troika/units.h"
@@ -18,8 +18,8 @@ std::string line_of(const toml::node& n) {
 Status read_role(const std::string& name, const toml::table& t, std::string_view origin,
                  RoleConfig& rc) {
   const std::string where = std::string(origin) + ": roles." + name;
-  static const std::set<std::string> known = {"model", "type", "share", "ctx", "parallel",
-                                              "gpu_layers", "remote", "remote_model",
+  static const std::set<std::string> known = {"model",       "type",       "share",  "ctx",
+                                              "parallel",    "gpu_layers", "remote", "remote_model",
                                               "api_key_env", "timeout_s"};
   for (auto&& [key, node] : t) {
     if (!known.count(std::string(key.str()))) {
@@ -42,8 +42,8 @@ Status read_role(const std::string& name, const toml::table& t, std::string_view
     if (const toml::node* n = t.get(key)) {
       auto v = n->value<int64_t>();
       if (!v || *v < min || *v > (1 << 24)) {
-        return invalid_argument(where + "." + key + " must be an integer >= " +
-                                std::to_string(min) + line_of(*n));
+        return invalid_argument(where + "." + key +
+                                " must be an integer >= " + std::to_string(min) + line_of(*n));
       }
       out = static_cast<int32_t>(*v);
     }
@@ -60,7 +60,8 @@ Status read_role(const std::string& name, const toml::table& t, std::string_view
   TROIKA_RETURN_IF_ERROR(num("gpu_layers", rc.gpu_layers, -1));
   if (const toml::node* n = t.get("timeout_s")) {
     auto v = n->value<double>();
-    if (!v || *v <= 0) return invalid_argument(where + ".timeout_s must be a positive number" + line_of(*n));
+    if (!v || *v <= 0)
+      return invalid_argument(where + ".timeout_s must be a positive number" + line_of(*n));
     rc.timeout_s = *v;
   }
   const int sources = !rc.model.empty() + !rc.remote.empty() + !rc.share.empty();
@@ -80,17 +81,21 @@ Status read_role(const std::string& name, const toml::table& t, std::string_view
 }
 
 // Keys outside [roles]: budgets and where to look for models.
-Status read_top(const std::string& k, const toml::node& node, std::string_view origin, HostConfig& c) {
+Status read_top(const std::string& k, const toml::node& node, std::string_view origin,
+                HostConfig& c) {
   const std::string where(origin);
   if (k == "vram" || k == "ram") {
     auto s = node.value<std::string>();
     Result<uint64_t> b = s ? parse_bytes(*s) : Result<uint64_t>(invalid_argument("not a string"));
-    if (!b.ok()) return invalid_argument(where + ": " + k + " must be a size such as \"20GiB\"" + line_of(node));
+    if (!b.ok())
+      return invalid_argument(where + ": " + k + " must be a size such as \"20GiB\"" +
+                              line_of(node));
     (k == "vram" ? c.vram_bytes : c.ram_bytes) = *b;
   } else if (k == "kv_type") {
     auto s = node.value<std::string>();
     if (!s || (*s != "f16" && *s != "q8_0" && *s != "f32"))
-      return invalid_argument(where + ": kv_type must be \"f16\", \"q8_0\" or \"f32\"" + line_of(node));
+      return invalid_argument(where + ": kv_type must be \"f16\", \"q8_0\" or \"f32\"" +
+                              line_of(node));
     c.kv_type = *s;
   } else if (k == "gpu") {
     auto b = node.value<bool>();
@@ -98,15 +103,18 @@ Status read_top(const std::string& k, const toml::node& node, std::string_view o
     c.gpu = *b;
   } else if (k == "model_dirs") {
     const toml::array* a = node.as_array();
-    if (!a) return invalid_argument(where + ": model_dirs must be an array of folders" + line_of(node));
+    if (!a)
+      return invalid_argument(where + ": model_dirs must be an array of folders" + line_of(node));
     for (const toml::node& e : *a) {
       auto s = e.value<std::string>();
-      if (!s) return invalid_argument(where + ": model_dirs must be an array of folders" + line_of(e));
+      if (!s)
+        return invalid_argument(where + ": model_dirs must be an array of folders" + line_of(e));
       c.model_dirs.push_back(*s);
     }
   } else {
-    return invalid_argument(where + ": unknown key '" + k + "'" + line_of(node) +
-                            "; the file takes vram, ram, kv_type, gpu, model_dirs and [roles.NAME]");
+    return invalid_argument(
+        where + ": unknown key '" + k + "'" + line_of(node) +
+        "; the file takes vram, ram, kv_type, gpu, model_dirs and [roles.NAME]");
   }
   return Status::Ok();
 }
@@ -216,7 +224,8 @@ HostConfig default_config(const catalog::Catalog& cat, const std::vector<catalog
     if (!pick) {
       std::string hint;
       for (const catalog::Found& f : found)
-        if (f.family == role.family && f.needs_convert) hint = "; convert the checkpoint found: " + f.convert_command;
+        if (f.family == role.family && f.needs_convert)
+          hint = "; convert the checkpoint found: " + f.convert_command;
       if (notes) {
         notes->push_back("role " + role.name + ": no GGUF of " + role.family + " found" +
                          (hint.empty() ? " (put one under ./models or pass --config)" : hint));

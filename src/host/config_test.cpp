@@ -36,7 +36,8 @@ remote = "http://gpu-box:8000/v1"
 remote_model = "mistral-7b"
 api_key_env = "FAST_API_KEY"
 timeout_s = 30
-)", "troika.toml");
+)",
+                        "troika.toml");
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_EQ(c->vram_bytes, 20ull << 30);
   EXPECT_EQ(c->ram_bytes, 64ull << 30);
@@ -55,13 +56,16 @@ timeout_s = 30
 TEST(HostConfig, ErrorsNameWhatIsWrong) {
   expect_refused("[roles.chef]\nmodel = \"a.gguf\"\n", "unknown role 'chef'");
   expect_refused("[roles.brain]\nmodel = \"a.gguf\"\nctxx = 5\n", "unknown key 'ctxx'");
-  expect_refused("[roles.brain]\nmodel = \"a.gguf\"\nremote = \"http://x/v1\"\nremote_model = \"m\"\n",
-                 "more than one of model, remote and share");
+  expect_refused(
+      "[roles.brain]\nmodel = \"a.gguf\"\nremote = \"http://x/v1\"\nremote_model = \"m\"\n",
+      "more than one of model, remote and share");
   expect_refused("[roles.brain]\nremote = \"http://x/v1\"\n", "remote needs remote_model");
   expect_refused("[roles.brain]\nctx = 5\n", "needs one of model");
   expect_refused("[roles.rag]\nshare = \"brain\"\n", "'brain', which is not configured");
-  expect_refused("[roles.brain]\nremote = \"http://x/v1\"\nremote_model = \"m\"\n"
-                 "[roles.rag]\nshare = \"brain\"\n", "which is remote");
+  expect_refused(
+      "[roles.brain]\nremote = \"http://x/v1\"\nremote_model = \"m\"\n"
+      "[roles.rag]\nshare = \"brain\"\n",
+      "which is remote");
   expect_refused("[roles.brain]\nmodel = \"a.gguf\"\nctx = -4\n", "ctx must be an integer >= 1");
   expect_refused("vram = \"much\"\n[roles.brain]\nmodel = \"a.gguf\"\n", "vram must be a size");
   expect_refused("[roles]\n", "no [roles.NAME] tables");

@@ -47,7 +47,8 @@ class LocalClient : public RoleClient {
     ChatResult out;
     out.prompt_tokens = c.n_prompt;
     for (const auto& s : c.samples) {
-      out.choices.push_back({s.text, s.finish == engine::FinishReason::kLength ? "length" : "stop"});
+      out.choices.push_back(
+          {s.text, s.finish == engine::FinishReason::kLength ? "length" : "stop"});
       out.completion_tokens += static_cast<int32_t>(s.tokens.size());
     }
     out.ms = ms_since(t0);
@@ -70,7 +71,8 @@ std::string upper(std::string s) {
 
 bool looks_like_path(const std::string& m) {
   std::error_code ec;
-  return ends_with(m, ".gguf") || m.rfind("/", 0) == 0 || m.rfind("./", 0) == 0 || fs::exists(m, ec);
+  return ends_with(m, ".gguf") || m.rfind("/", 0) == 0 || m.rfind("./", 0) == 0 ||
+         fs::exists(m, ec);
 }
 
 // MemAvailable from /proc/meminfo; 0 (not checked) when it cannot be read.
@@ -113,16 +115,19 @@ Result<std::string> resolve_model(const RoleConfig& rc, const catalog::Catalog& 
   }
   std::string hint;
   for (const catalog::Found& x : found)
-    if (x.family == f->id && x.needs_convert) hint = "; a checkpoint is there, convert it: " + x.convert_command;
-  return not_found("role " + rc.role + ": no GGUF of " + m + (rc.type.empty() ? "" : " (" + rc.type + ")") +
-                   " in the model folders" +
+    if (x.family == f->id && x.needs_convert)
+      hint = "; a checkpoint is there, convert it: " + x.convert_command;
+  return not_found("role " + rc.role + ": no GGUF of " + m +
+                   (rc.type.empty() ? "" : " (" + rc.type + ")") + " in the model folders" +
                    (hint.empty() ? " (`troika models` shows what is there)" : hint));
 }
 
 // Discovery over the config's folders and the defaults, when some role names a catalog id.
-Result<std::vector<catalog::Found>> discover_for(const HostConfig& config, const catalog::Catalog& cat) {
+Result<std::vector<catalog::Found>> discover_for(const HostConfig& config,
+                                                 const catalog::Catalog& cat) {
   bool needed = false;
-  for (const RoleConfig& rc : config.roles) needed |= !rc.model.empty() && !looks_like_path(rc.model);
+  for (const RoleConfig& rc : config.roles)
+    needed |= !rc.model.empty() && !looks_like_path(rc.model);
   if (!needed) return std::vector<catalog::Found>{};
   std::vector<std::string> dirs;
   for (const auto& d : config.model_dirs) {
@@ -220,7 +225,8 @@ Status Host::Impl::load(const plan::ModelPlan& mp, const HostConfig& config, boo
   engine::ModelOptions mo;
   mo.n_gpu_layers = gpu_layers;
   auto model = engine::Model::load(mp.path, mo);
-  if (!model.ok()) return Status(model.status().code(), "role " + owner + ": " + model.status().message());
+  if (!model.ok())
+    return Status(model.status().code(), "role " + owner + ": " + model.status().message());
   schedule::SchedulerOptions so;
   so.n_ctx = mp.context.n_ctx;
   so.n_seq_max = std::min(256, std::max(1, mp.context.n_seq));
@@ -229,7 +235,8 @@ Status Host::Impl::load(const plan::ModelPlan& mp, const HostConfig& config, boo
   so.swa_full = mp.context.swa_full;
   so.prefix_cache_tokens = std::min(so.prefix_cache_tokens, mp.context.n_ctx / 2);
   auto sched = schedule::Scheduler::create(*model, so);
-  if (!sched.ok()) return Status(sched.status().code(), "role " + owner + ": " + sched.status().message());
+  if (!sched.ok())
+    return Status(sched.status().code(), "role " + owner + ": " + sched.status().message());
   std::shared_ptr<schedule::Scheduler> shared(std::move(*sched));
   schedulers.push_back(shared);
   const double load_ms = ms_since(t0);
@@ -334,8 +341,9 @@ Result<std::unique_ptr<Host>> Host::up(const HostConfig& config, const catalog::
       if (n == catalog::kRoles[i]) return i;
     return std::size(catalog::kRoles);
   };
-  std::stable_sort(impl->status.begin(), impl->status.end(),
-                   [&](const RoleStatus& a, const RoleStatus& b) { return rank(a.role) < rank(b.role); });
+  std::stable_sort(
+      impl->status.begin(), impl->status.end(),
+      [&](const RoleStatus& a, const RoleStatus& b) { return rank(a.role) < rank(b.role); });
   return std::unique_ptr<Host>(new Host(std::move(impl)));
 }
 

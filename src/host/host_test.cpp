@@ -46,11 +46,15 @@ UpOptions quick() {
 TEST(Host, BringsUpLocalRolesAndSharesModels) {
   const std::string llama = testing::tiny_model("llama", "q8_0");
   const std::string phi = testing::tiny_model("phi3", "q8_0");
-  auto h = Host::up(config("[roles.brain]\nmodel = \"" + llama + "\"\nctx = 2048\nparallel = 2\n"
+  auto h = Host::up(config("[roles.brain]\nmodel = \"" + llama +
+                           "\"\nctx = 2048\nparallel = 2\n"
                            "[roles.rag]\nshare = \"brain\"\nctx = 1024\n"
-                           "[roles.tool]\nmodel = \"" + phi + "\"\nctx = 1024\n"
+                           "[roles.tool]\nmodel = \"" +
+                           phi +
+                           "\"\nctx = 1024\n"
                            // The same file named twice is one model, not two.
-                           "[roles.graph]\nmodel = \"" + phi + "\"\nctx = 1024\n"),
+                           "[roles.graph]\nmodel = \"" +
+                           phi + "\"\nctx = 1024\n"),
                     seed(), quick());
   ASSERT_TRUE(h.ok()) << h.status().to_string();
   const auto& roles = (*h)->roles();
@@ -86,42 +90,50 @@ TEST(Host, CatalogIdsResolveThroughDiscovery) {
   fs::create_directories(dir);
   fs::copy_file(testing::tiny_model("phi3", "q8_0"), dir / "Phi-3-mini-4k-instruct-q4.gguf",
                 fs::copy_options::overwrite_existing);
-  auto h = Host::up(config("model_dirs = [\"" + dir.string() + "\"]\n"
-                           "[roles.tool]\nmodel = \"microsoft/Phi-3-mini-4k-instruct-gguf\"\nctx = 1024\n"),
-                    seed(), quick());
+  auto h = Host::up(
+      config("model_dirs = [\"" + dir.string() +
+             "\"]\n"
+             "[roles.tool]\nmodel = \"microsoft/Phi-3-mini-4k-instruct-gguf\"\nctx = 1024\n"),
+      seed(), quick());
   ASSERT_TRUE(h.ok()) << h.status().to_string();
   EXPECT_EQ((*h)->roles()[0].model, (dir / "Phi-3-mini-4k-instruct-q4.gguf").string());
   // Asking for a type that is not on disk names what is missing.
-  auto missing = Host::up(config("model_dirs = [\"" + dir.string() + "\"]\n"
+  auto missing = Host::up(config("model_dirs = [\"" + dir.string() +
+                                 "\"]\n"
                                  "[roles.tool]\nmodel = \"microsoft/Phi-3-mini-4k-instruct-gguf\"\n"
                                  "type = \"F16\"\n"),
                           seed(), quick());
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
-  EXPECT_NE(missing.status().message().find("no GGUF of microsoft/Phi-3-mini-4k-instruct-gguf (F16)"),
-            std::string::npos)
+  EXPECT_NE(
+      missing.status().message().find("no GGUF of microsoft/Phi-3-mini-4k-instruct-gguf (F16)"),
+      std::string::npos)
       << missing.status().message();
 }
 
 TEST(Host, RefusesBeforeLoadingWhatWouldNotFit) {
   const std::string llama = testing::tiny_model("llama", "q8_0");
-  auto h = Host::up(config("ram = \"16MiB\"\ngpu = false\n[roles.brain]\nmodel = \"" + llama + "\"\n"),
-                    seed(), quick());
+  auto h =
+      Host::up(config("ram = \"16MiB\"\ngpu = false\n[roles.brain]\nmodel = \"" + llama + "\"\n"),
+               seed(), quick());
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), Code::kResourceExhausted);
-  EXPECT_NE(h.status().message().find("nothing was loaded"), std::string::npos) << h.status().message();
+  EXPECT_NE(h.status().message().find("nothing was loaded"), std::string::npos)
+      << h.status().message();
 }
 
 TEST(Host, MissingModelsAndKeysAreNamed) {
-  auto missing = Host::up(config("[roles.tool]\nmodel = \"/no/such/model.gguf\"\n"), seed(), quick());
+  auto missing =
+      Host::up(config("[roles.tool]\nmodel = \"/no/such/model.gguf\"\n"), seed(), quick());
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
   EXPECT_NE(missing.status().message().find("role tool"), std::string::npos);
   auto unknown = Host::up(config("[roles.tool]\nmodel = \"no-such-family\"\n"), seed(), quick());
   EXPECT_EQ(unknown.status().code(), Code::kNotFound);
   EXPECT_NE(unknown.status().message().find("neither a file nor a catalog id"), std::string::npos);
   ::unsetenv("TROIKA_TEST_NO_KEY");
-  auto key = Host::up(config("[roles.fast]\nremote = \"http://127.0.0.1:9/v1\"\nremote_model = \"m\"\n"
-                             "api_key_env = \"TROIKA_TEST_NO_KEY\"\n"),
-                      seed(), quick());
+  auto key =
+      Host::up(config("[roles.fast]\nremote = \"http://127.0.0.1:9/v1\"\nremote_model = \"m\"\n"
+                      "api_key_env = \"TROIKA_TEST_NO_KEY\"\n"),
+               seed(), quick());
   EXPECT_EQ(key.status().code(), Code::kNotFound);
   EXPECT_NE(key.status().message().find("TROIKA_TEST_NO_KEY"), std::string::npos);
 }
@@ -156,9 +168,21 @@ TEST(Host, UnreachableRemoteIsUnavailable) {
 class LlamaServer {
  public:
   LlamaServer(const std::string& model, const std::string& api_key) : port_(free_port()) {
-    std::vector<std::string> args = {TROIKA_LLAMA_SERVER, "-m", model, "--host", "127.0.0.1",
-                                     "--port", std::to_string(port_), "-c", "2048", "-np", "2",
-                                     "-t", "2", "--alias", "tiny-llama"};
+    std::vector<std::string> args = {TROIKA_LLAMA_SERVER,
+                                     "-m",
+                                     model,
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "-c",
+                                     "2048",
+                                     "-np",
+                                     "2",
+                                     "-t",
+                                     "2",
+                                     "--alias",
+                                     "tiny-llama"};
     if (!api_key.empty()) {
       args.push_back("--api-key");
       args.push_back(api_key);
@@ -214,10 +238,13 @@ TEST(Host, RemoteRoleRunsAgainstLlamaServer) {
   ASSERT_TRUE(server.ready("sesame")) << server.log();
   ::setenv("TROIKA_TEST_FAST_KEY", "sesame", 1);
   // One local role and one remote role on the same model: one interface for both.
-  auto h = Host::up(config("[roles.tool]\nmodel = \"" + llama + "\"\nctx = 1024\n"
-                           "[roles.fast]\nremote = \"" + server.url() +
-                           "\"\nremote_model = \"tiny-llama\"\napi_key_env = \"TROIKA_TEST_FAST_KEY\"\n"),
-                    seed(), quick());
+  auto h = Host::up(
+      config("[roles.tool]\nmodel = \"" + llama +
+             "\"\nctx = 1024\n"
+             "[roles.fast]\nremote = \"" +
+             server.url() +
+             "\"\nremote_model = \"tiny-llama\"\napi_key_env = \"TROIKA_TEST_FAST_KEY\"\n"),
+      seed(), quick());
   ASSERT_TRUE(h.ok()) << h.status().to_string() << "\n" << server.log();
   RoleClient* fast = (*h)->role("fast");
   ASSERT_NE(fast, nullptr);

@@ -1,6 +1,6 @@
 // A role behind an OpenAI-compatible endpoint (vLLM, llama-server, another troika).
-#include <chrono>
 #include <cpp-httplib/httplib.h>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "troika/host.h"
@@ -15,24 +15,33 @@ class RemoteClient : public RoleClient {
  public:
   RemoteClient(std::string origin, std::string prefix, std::string url, std::string model,
                std::string api_key, double timeout_s)
-      : origin_(std::move(origin)), prefix_(std::move(prefix)), url_(std::move(url)),
-        model_(std::move(model)), api_key_(std::move(api_key)), timeout_s_(timeout_s) {}
+      : origin_(std::move(origin)),
+        prefix_(std::move(prefix)),
+        url_(std::move(url)),
+        model_(std::move(model)),
+        api_key_(std::move(api_key)),
+        timeout_s_(timeout_s) {}
 
   bool is_remote() const override { return true; }
   std::string describe() const override { return model_ + " at " + url_; }
 
   Result<ChatResult> chat(const ChatRequest& r) override {
-    json body = {{"model", model_},  {"max_tokens", r.max_tokens},
+    json body = {{"model", model_},
+                 {"max_tokens", r.max_tokens},
                  {"temperature", std::max(0.0f, r.temperature)},
-                 {"top_p", r.top_p}, {"seed", r.seed}, {"n", r.n}};
+                 {"top_p", r.top_p},
+                 {"seed", r.seed},
+                 {"n", r.n}};
     body["messages"] = json::array();
-    for (const auto& m : r.messages) body["messages"].push_back({{"role", m.role}, {"content", m.content}});
+    for (const auto& m : r.messages)
+      body["messages"].push_back({{"role", m.role}, {"content", m.content}});
     if (!r.stop.empty()) body["stop"] = r.stop;
     double timeout = timeout_s_;
     if (r.deadline) {
       const double left =
           std::chrono::duration<double>(*r.deadline - std::chrono::steady_clock::now()).count();
-      if (left <= 0) return Status(Code::kDeadlineExceeded, "deadline passed before the request to " + url_);
+      if (left <= 0)
+        return Status(Code::kDeadlineExceeded, "deadline passed before the request to " + url_);
       timeout = std::min(timeout, left);
     }
     httplib::Client cli(origin_);
@@ -67,7 +76,8 @@ class RemoteClient : public RoleClient {
       out.prompt_tokens = j["usage"].value("prompt_tokens", 0);
       out.completion_tokens = j["usage"].value("completion_tokens", 0);
     }
-    out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    out.ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return out;
   }
 
@@ -83,7 +93,8 @@ class RemoteClient : public RoleClient {
       if (e.is_string()) said = e.get<std::string>();
     }
     const std::string m = url_ + " answered HTTP " + std::to_string(status) + ": " + said;
-    if (status == 401 || status == 403) return invalid_argument(m + " (check the API key variable)");
+    if (status == 401 || status == 403)
+      return invalid_argument(m + " (check the API key variable)");
     if (status == 404) return not_found(m + " (is '" + model_ + "' the name the endpoint serves?)");
     if (status == 429 || status >= 500) return unavailable(m);
     return invalid_argument(m);
@@ -100,11 +111,13 @@ Result<std::unique_ptr<RoleClient>> remote_client(const std::string& base_url,
                                                   const std::string& api_key, double timeout_s) {
   const std::string scheme = "http://";
   if (base_url.rfind("https://", 0) == 0) {
-    return invalid_argument("remote " + base_url + ": https is not supported by this build (the " +
-                            "HTTP client has no TLS); use http:// on a trusted network or a local proxy");
+    return invalid_argument(
+        "remote " + base_url + ": https is not supported by this build (the " +
+        "HTTP client has no TLS); use http:// on a trusted network or a local proxy");
   }
   if (base_url.rfind(scheme, 0) != 0 || base_url.size() <= scheme.size()) {
-    return invalid_argument("remote '" + base_url + "' is not an http:// URL such as http://host:8000/v1");
+    return invalid_argument("remote '" + base_url +
+                            "' is not an http:// URL such as http://host:8000/v1");
   }
   const size_t slash = base_url.find('/', scheme.size());
   const std::string origin = slash == std::string::npos ? base_url : base_url.substr(0, slash);

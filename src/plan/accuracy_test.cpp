@@ -93,8 +93,8 @@ TEST(PlannerAccuracy, SeedShapesWithinThreePercent) {
     int n_vocab;
   };
   // Real vocabulary sizes: Mistral v0.3's 32768 and Gemma 2's 256000 pad the shipped vocab files.
-  const Model models[] = {{"llama", "8b", 0}, {"mistral", "7b", 32768}, {"gemma2", "9b", 256000},
-                          {"phi3", "3.8b", 0}};
+  const Model models[] = {
+      {"llama", "8b", 0}, {"mistral", "7b", 32768}, {"gemma2", "9b", 256000}, {"phi3", "3.8b", 0}};
   double worst = 0;
   for (const Model& m : models) {
     for (const char* type : {"q4_k_m", "q8_0", "f16"}) {

@@ -21,9 +21,12 @@ uint64_t row_bytes(int32_t type, int64_t n) {
 
 int32_t kv_ggml_type(KvType t) {
   switch (t) {
-    case KvType::kQ8_0: return GGML_TYPE_Q8_0;
-    case KvType::kF32: return GGML_TYPE_F32;
-    default: return GGML_TYPE_F16;
+    case KvType::kQ8_0:
+      return GGML_TYPE_Q8_0;
+    case KvType::kF32:
+      return GGML_TYPE_F32;
+    default:
+      return GGML_TYPE_F16;
   }
 }
 
@@ -145,8 +148,8 @@ Result<std::vector<Tensor>> tensors_for(const ModelShape& s, const std::string& 
   t.push_back({"output_norm.weight", E, 1});
   if (!s.tied_embeddings) t.push_back({"output.weight", E, V});
 
-  engine::ModelDims dims = {s.architecture, s.n_embd, s.n_ff, s.n_layer, s.n_head,
-                            s.n_head_kv, s.head_dim_k, s.head_dim_v};
+  engine::ModelDims dims = {s.architecture, s.n_embd,    s.n_ff,       s.n_layer,
+                            s.n_head,       s.n_head_kv, s.head_dim_k, s.head_dim_v};
   TROIKA_ASSIGN_OR_RETURN(std::vector<int32_t> types, engine::quantize_types(dims, t, file_type));
   std::vector<Tensor> out;
   out.reserve(t.size());
@@ -169,7 +172,7 @@ Estimate estimate(const ModelShape& s, const std::vector<Tensor>& tensors,
                   const ContextSpec& spec) {
   Estimate e;
   // Layers on the GPU: the output layer first, then blocks from the last one down.
-  const int n_gpu = !spec.gpu ? 0
+  const int n_gpu = !spec.gpu               ? 0
                     : spec.n_gpu_layers < 0 ? s.n_layer + 1
                                             : std::min(spec.n_gpu_layers, s.n_layer + 1);
   auto on_gpu = [&](int il) { return il >= 0 && il >= s.n_layer + 1 - n_gpu; };

@@ -15,7 +15,7 @@ struct TypeStep {
   const char* type;
   double cost;
 };
-constexpr TypeStep kLadder[] = {{"F16", 0},    {"Q8_0", 0.5}, {"Q6_K", 1},   {"Q5_K_M", 1.5},
+constexpr TypeStep kLadder[] = {{"F16", 0},    {"Q8_0", 0.5}, {"Q6_K", 1}, {"Q5_K_M", 1.5},
                                 {"Q4_K_M", 2}, {"Q3_K_M", 6}, {"Q2_K", 12}};
 
 std::string upper(std::string s) {
@@ -98,7 +98,8 @@ struct Change {
   std::vector<Draft> drafts;
 };
 
-void type_and_context_changes(const std::vector<Draft>& drafts, size_t i, std::vector<Change>& out) {
+void type_and_context_changes(const std::vector<Draft>& drafts, size_t i,
+                              std::vector<Change>& out) {
   const Draft& d = drafts[i];
   const std::string who = d.roles.front();
   // A smaller type (computed models only: a given file has the type it has).
@@ -210,14 +211,16 @@ std::vector<Change> candidate_changes(const catalog::Catalog& cat, const std::ve
 }
 
 // Single changes, then a greedy combination (cheapest cost per GiB saved until it fits).
-std::vector<Alternative> alternatives_for(const catalog::Catalog& cat, const std::vector<Draft>& drafts,
-                                          const Budget& budget, const Totals& now) {
+std::vector<Alternative> alternatives_for(const catalog::Catalog& cat,
+                                          const std::vector<Draft>& drafts, const Budget& budget,
+                                          const Totals& now) {
   std::vector<Alternative> out;
   const uint64_t used = budget.used(now), limit = budget.limit();
   for (Change& c : candidate_changes(cat, drafts, budget, used > limit ? used - limit : 0)) {
     auto ct = totals_of(c.drafts);
     if (!ct.ok()) continue;
-    out.push_back({c.change, c.flag, static_cast<int64_t>(budget.used(*ct)), budget.fits(*ct), c.cost});
+    out.push_back(
+        {c.change, c.flag, static_cast<int64_t>(budget.used(*ct)), budget.fits(*ct), c.cost});
   }
   std::vector<Draft> cur = drafts;
   std::vector<std::string> steps, flags;
@@ -258,8 +261,8 @@ std::vector<Alternative> alternatives_for(const catalog::Catalog& cat, const std
 }
 
 // The draft of a role that owns its model.
-Result<Draft> own_draft(const catalog::Catalog& cat, const RoleRequest& r, const catalog::Role* role,
-                        KvType kv_type, bool gpu) {
+Result<Draft> own_draft(const catalog::Catalog& cat, const RoleRequest& r,
+                        const catalog::Role* role, KvType kv_type, bool gpu) {
   Draft d;
   d.roles = {r.role};
   const std::string fam = !r.family.empty() ? r.family : role ? role->family : "";
@@ -269,17 +272,19 @@ Result<Draft> own_draft(const catalog::Catalog& cat, const RoleRequest& r, const
     d.type = g.file_type.empty() ? "?" : g.file_type;
     // The family by shape, for names and alternatives; the file's own facts are what count.
     for (const catalog::Family& f : cat.families()) {
-      if (d.family || f.n_embd != g.n_embd || f.n_layer != g.n_layer || f.n_vocab != g.n_vocab) continue;
+      if (d.family || f.n_embd != g.n_embd || f.n_layer != g.n_layer || f.n_vocab != g.n_vocab)
+        continue;
       d.family = &f;
     }
     const catalog::Family* asked = cat.family(fam);
-    if (asked && d.family && asked->n_embd == d.family->n_embd && asked->n_layer == d.family->n_layer)
+    if (asked && d.family && asked->n_embd == d.family->n_embd &&
+        asked->n_layer == d.family->n_layer)
       d.family = asked;
     d.gguf = std::move(g);
   } else {
     d.family = cat.family(fam);
     if (!d.family) return invalid_argument("role " + r.role + ": unknown family '" + fam + "'");
-    d.type = upper(!r.gguf_type.empty()                ? r.gguf_type
+    d.type = upper(!r.gguf_type.empty()               ? r.gguf_type
                    : role && !role->gguf_type.empty() ? role->gguf_type
                                                       : "Q4_K_M");
   }
@@ -315,7 +320,8 @@ Result<Plan> make_plan(const catalog::Catalog& cat, const PlanRequest& req) {
   std::map<std::string, const RoleRequest*> by_name;
   for (const RoleRequest& r : roles) {
     if (!catalog::is_role(r.role))
-      return invalid_argument("unknown role '" + r.role + "'; roles are brain, rag, fast, tool, graph");
+      return invalid_argument("unknown role '" + r.role +
+                              "'; roles are brain, rag, fast, tool, graph");
     if (by_name.count(r.role)) return invalid_argument("role '" + r.role + "' is given twice");
     by_name[r.role] = &r;
   }
@@ -325,9 +331,9 @@ Result<Plan> make_plan(const catalog::Catalog& cat, const PlanRequest& req) {
   std::vector<std::pair<const RoleRequest*, std::string>> sharers;
   for (const RoleRequest& r : roles) {
     const catalog::Role* role = cat.role(r.role);
-    const std::string share = !r.share_with.empty() ? r.share_with
-                              : !r.own_model && role  ? role->shares
-                                                      : "";
+    const std::string share = !r.share_with.empty()  ? r.share_with
+                              : !r.own_model && role ? role->shares
+                                                     : "";
     if (share == r.role) return invalid_argument("role '" + r.role + "' cannot share with itself");
     if (!share.empty() && by_name.count(share) && r.path.empty()) {
       sharers.push_back({&r, share});
@@ -378,8 +384,11 @@ std::string Plan::to_json() const {
   j["host_bytes"] = host_bytes;
   j["models"] = nlohmann::ordered_json::array();
   auto bytes = [](const Bytes& b) {
-    return nlohmann::ordered_json{{"weights", b.weights}, {"kv", b.kv}, {"compute", b.compute},
-                                  {"output", b.output}, {"total", b.total()}};
+    return nlohmann::ordered_json{{"weights", b.weights},
+                                  {"kv", b.kv},
+                                  {"compute", b.compute},
+                                  {"output", b.output},
+                                  {"total", b.total()}};
   };
   for (const ModelPlan& m : models) {
     const char* kv = m.context.kv_type == KvType::kQ8_0  ? "q8_0"
@@ -402,8 +411,10 @@ std::string Plan::to_json() const {
   }
   j["alternatives"] = nlohmann::ordered_json::array();
   for (const Alternative& a : alternatives) {
-    j["alternatives"].push_back({{"change", a.change}, {"flag", a.flag},
-                                 {"device_bytes", a.device_bytes}, {"fits", a.fits},
+    j["alternatives"].push_back({{"change", a.change},
+                                 {"flag", a.flag},
+                                 {"device_bytes", a.device_bytes},
+                                 {"fits", a.fits},
                                  {"cost", a.cost}});
   }
   j["notes"] = notes;

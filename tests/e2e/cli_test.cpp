@@ -43,9 +43,9 @@ CliRun troika(const std::string& args, const std::string& input = "") {
 }
 
 TEST(Cli, HelpForEveryCommand) {
-  for (std::string c : {"", "info", "tokenize", "generate", "chat", "mkmodel", "score", "json",
-                        "validate", "repair", "constrain-bench", "convert", "logits", "catalog", "models",
-                        "plan", "up"}) {
+  for (std::string c :
+       {"", "info", "tokenize", "generate", "chat", "mkmodel", "score", "json", "validate",
+        "repair", "constrain-bench", "convert", "logits", "catalog", "models", "plan", "up"}) {
     CliRun r = troika(c + " --help");
     EXPECT_EQ(r.exit_code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;

@@ -101,7 +101,8 @@ TEST(RolesCli, PlanFitsOrSaysWhatToChange) {
   EXPECT_EQ(troika("plan --roles tool --ctx brain=4096").exit_code, 2);
   EXPECT_EQ(troika("plan --kv-type q2").exit_code, 2);
   // Planning from a file uses its real tensors.
-  CliRun file = troika("plan --roles tool --json --model tool=" + testing::tiny_model("phi3", "q8_0"));
+  CliRun file =
+      troika("plan --roles tool --json --model tool=" + testing::tiny_model("phi3", "q8_0"));
   ASSERT_EQ(file.exit_code, 0) << file.err;
   EXPECT_EQ(nlohmann::json::parse(file.out)["models"][0]["source"], "file");
 }
@@ -153,7 +154,7 @@ TEST(RolesCli, UpWithoutConfigBindsFoundModels) {
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), 2u) << r.out;
   EXPECT_EQ(j[0]["role"], "tool");
-  EXPECT_EQ(j[1]["role"], "graph");  // the graph role's alternative backbone is Phi-3 mini
+  EXPECT_EQ(j[1]["role"], "graph");        // the graph role's alternative backbone is Phi-3 mini
   EXPECT_EQ(j[1]["shared_with"], "tool");  // the same file is one model
   EXPECT_NE(r.err.find("role brain: no GGUF of llama31-8b found"), std::string::npos) << r.err;
   // Nothing usable at all: not_found (3), saying where to look.

@@ -92,7 +92,8 @@ std::string sparse_model(const std::string& arch, const std::string& shape_name,
 }
 
 std::string tiny_model(const std::string& arch, const std::string& type) {
-  const fs::path out = fs::path(TROIKA_BINARY_DIR) / "test-models" / (arch + "-tiny-" + type + ".gguf");
+  const fs::path out =
+      fs::path(TROIKA_BINARY_DIR) / "test-models" / (arch + "-tiny-" + type + ".gguf");
   return cached_model(arch, "tiny", type, /*sparse=*/false, 0, out);
 }
 

@@ -23,7 +23,7 @@ std::string default_vocab(const std::string& arch);
 // A header-only ("sparse") GGUF of `arch` at a synth_shape() shape ("8b", "tiny", ...) and a
 // file type ("q4_k_m", "f16", ...), its vocabulary padded to `n_vocab` when larger: a full-size
 // model for memory measurements that takes no disk. Cached like tiny_model().
-std::string sparse_model(const std::string& arch, const std::string& shape,
-                         const std::string& type, int n_vocab = 0);
+std::string sparse_model(const std::string& arch, const std::string& shape, const std::string& type,
+                         int n_vocab = 0);
 
 }  // namespace troika::testing
