@@ -48,17 +48,22 @@ struct Draft {
   ContextSpec ctx;
 };
 
-Result<Estimate> size_of(const Draft& d, ModelShape* shape_out) {
-  ModelShape shape;
-  std::vector<Tensor> tensors;
+// The shape and typed tensor list of a draft's model (from its file, or computed).
+Status model_of(const Draft& d, ModelShape& shape, std::vector<Tensor>& tensors) {
   if (d.gguf) {
     TROIKA_ASSIGN_OR_RETURN(shape, shape_of(*d.gguf));
     tensors = tensors_of(*d.gguf);
-  } else {
-    shape = shape_of(*d.family);
-    TROIKA_ASSIGN_OR_RETURN(tensors, tensors_for(shape, lower(d.type)));
+    return Status::Ok();
   }
-  if (shape_out) *shape_out = shape;
+  shape = shape_of(*d.family);
+  TROIKA_ASSIGN_OR_RETURN(tensors, tensors_for(shape, lower(d.type)));
+  return Status::Ok();
+}
+
+Result<Estimate> size_of(const Draft& d) {
+  ModelShape shape;
+  std::vector<Tensor> tensors;
+  TROIKA_RETURN_IF_ERROR(model_of(d, shape, tensors));
   return estimate(shape, tensors, d.ctx);
 }
 
@@ -70,7 +75,7 @@ struct Totals {
 Result<Totals> totals_of(const std::vector<Draft>& drafts) {
   Totals t;
   for (const Draft& d : drafts) {
-    TROIKA_ASSIGN_OR_RETURN(Estimate e, size_of(d, nullptr));
+    TROIKA_ASSIGN_OR_RETURN(Estimate e, size_of(d));
     t.device += e.device.total();
     t.host += e.host.total();
     t.per_model.push_back(e);
@@ -148,13 +153,13 @@ void offload_change(const std::vector<Draft>& drafts, size_t i, uint64_t deficit
                     std::vector<Change>& out) {
   const Draft& d = drafts[i];
   ModelShape shape;
-  auto e = size_of(d, &shape);
-  if (!e.ok() || shape.n_layer <= 0) return;
+  std::vector<Tensor> tensors;
+  if (!model_of(d, shape, tensors).ok() || shape.n_layer <= 0) return;
+  const uint64_t all_on_gpu = estimate(shape, tensors, d.ctx).device.total();
   for (int32_t k = 1; k < shape.n_layer; ++k) {
     Draft moved = d;
     moved.ctx.n_gpu_layers = shape.n_layer + 1 - k;
-    auto me = size_of(moved, nullptr);
-    if (!me.ok() || e->device.total() - me->device.total() < deficit) continue;
+    if (all_on_gpu - estimate(shape, tensors, moved.ctx).device.total() < deficit) continue;
     Change c;
     c.drafts = drafts;
     c.drafts[i].ctx.n_gpu_layers = moved.ctx.n_gpu_layers;
