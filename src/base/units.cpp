@@ -5,17 +5,9 @@
 #include <cstdio>
 #include <string>
 
+#include "base/ascii.h"
+
 namespace troika {
-
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out;
-  for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
 
 Result<uint64_t> parse_bytes(std::string_view text) {
   auto bad = [&] {
@@ -33,7 +25,7 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   std::string num(text.substr(num_begin, i - num_begin));
   if (num.find('.') != num.rfind('.')) return bad();
   while (i < text.size() && text[i] == ' ') ++i;
-  std::string unit = lower(text.substr(i));
+  std::string unit = ascii_lower(text.substr(i));
   while (!unit.empty() && unit.back() == ' ') unit.pop_back();
   double scale = 0;
   if (unit.empty() || unit == "b")

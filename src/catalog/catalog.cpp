@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/ascii.h"
 #include "catalog/embedded_catalog.h"
 #include "troika/catalog.h"
 #include "troika/units.h"
@@ -14,13 +15,6 @@
 namespace troika::catalog {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // Reads typed keys of one TOML table, remembering the first schema violation with its place.
 class Reader {
@@ -246,7 +240,7 @@ Status check_references(const Catalog& c, std::string_view origin) {
     if (!c.family(v.family))
       return bad("variant " + v.id + " names unknown family '" + v.family + "'");
     for (size_t k = 0; k < i; ++k)
-      if (iequals(c.variants()[k].id, v.id)) return bad("variant " + v.id + " is listed twice");
+      if (ascii_iequals(c.variants()[k].id, v.id)) return bad("variant " + v.id + " is listed twice");
     for (const auto& r : v.roles)
       if (!is_role(r)) return bad("variant " + v.id + " names unknown role '" + r + "'");
   }
@@ -370,13 +364,13 @@ Result<Catalog> Catalog::embedded() {
 
 const Family* Catalog::family(std::string_view id) const {
   for (const Family& f : families_)
-    if (iequals(f.id, id)) return &f;
+    if (ascii_iequals(f.id, id)) return &f;
   return nullptr;
 }
 
 const Variant* Catalog::variant(std::string_view id) const {
   for (const Variant& v : variants_)
-    if (iequals(v.id, id)) return &v;
+    if (ascii_iequals(v.id, id)) return &v;
   return nullptr;
 }
 
@@ -389,7 +383,7 @@ const Role* Catalog::role(std::string_view name) const {
 std::vector<const Variant*> Catalog::variants_of(std::string_view family) const {
   std::vector<const Variant*> out;
   for (const Variant& v : variants_)
-    if (iequals(v.family, family)) out.push_back(&v);
+    if (ascii_iequals(v.family, family)) out.push_back(&v);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/ascii.h"
 #include "troika/catalog.h"
 
 namespace fs = std::filesystem;
@@ -14,15 +15,6 @@ namespace fs = std::filesystem;
 namespace troika::catalog {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 std::string shell_quote(const std::string& s) {
   bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -38,7 +30,7 @@ std::string shell_quote(const std::string& s) {
 // "llama-3.1-8b-instruct-fp8".
 std::string repo_name(const std::string& id) {
   size_t slash = id.rfind('/');
-  return lower(slash == std::string::npos ? id : id.substr(slash + 1));
+  return ascii_lower(slash == std::string::npos ? id : id.substr(slash + 1));
 }
 
 // "models--org--name" -> "org/name".
@@ -56,11 +48,11 @@ const Family* family_by_shape(const Catalog& c, int64_t n_embd, int64_t n_layer,
   for (const Family& f : c.families())
     if (f.n_embd == n_embd && f.n_layer == n_layer && f.n_vocab == n_vocab) hits.push_back(&f);
   if (hits.empty()) return nullptr;
-  const std::string hint = lower(name_hint);
+  const std::string hint = ascii_lower(name_hint);
   // A fine-tune whose distinguishing word ("graph") is in the name wins; else the base family.
   for (const Family* f : hits) {
     if (f->base.empty()) continue;
-    std::string tail = lower(f->id.substr(f->id.rfind('-') + 1));
+    std::string tail = ascii_lower(f->id.substr(f->id.rfind('-') + 1));
     if (hint.find(tail) != std::string::npos) return f;
   }
   for (const Family* f : hits)
@@ -72,7 +64,7 @@ const Family* family_by_shape(const Catalog& c, int64_t n_embd, int64_t n_layer,
 const Variant* variant_by_name(const Catalog& c, const fs::path& p, int levels) {
   fs::path cur = p;
   for (int i = 0; i < levels && !cur.empty(); ++i, cur = cur.parent_path()) {
-    std::string n = lower(cur.filename().string());
+    std::string n = ascii_lower(cur.filename().string());
     for (const Variant& v : c.variants())
       if (repo_name(v.id) == n) return &v;
   }
@@ -118,7 +110,7 @@ void found_gguf(const Catalog& c, const fs::path& p, std::vector<Found>& out) {
   // A variant lists the file by name; else the family by shape.
   for (const Variant& v : c.variants()) {
     for (const VariantFile& vf : v.files) {
-      if (lower(vf.name) == lower(fname)) {
+      if (ascii_lower(vf.name) == ascii_lower(fname)) {
         f.variant = v.id;
         f.family = v.family;
         f.match = "file name";
@@ -176,7 +168,7 @@ void read_hf_config(const fs::path& dir, Found& f, Shape& s) {
     if (h.is_object() && h.contains("quantization") && h["quantization"].is_object())
       algo = h["quantization"].value("quant_algo", "");
   }
-  const std::string m = lower(method + " " + algo);
+  const std::string m = ascii_lower(method + " " + algo);
   if (m.find("nvfp4") != std::string::npos) {
     f.quant = "nvfp4";
   } else if (m.find("fp8") != std::string::npos || m.find("modelopt") != std::string::npos ||
@@ -187,7 +179,7 @@ void read_hf_config(const fs::path& dir, Found& f, Shape& s) {
   } else if (m.find("bitsandbytes") != std::string::npos) {
     f.quant = "bnb-nf4";
   } else if (!method.empty()) {
-    f.quant = lower(method);
+    f.quant = ascii_lower(method);
   }
 }
 
@@ -204,8 +196,8 @@ void found_folder(const Catalog& c, const fs::path& dir, const std::string& layo
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string n = e.path().filename().string();
-    if (ends_with(n, ".safetensors") || ends_with(n, ".ckpt") || ends_with(n, ".onnx.data") ||
-        ends_with(n, ".onnx") || ends_with(n, ".bin") || ends_with(n, ".pth"))
+    if (n.ends_with(".safetensors") || n.ends_with(".ckpt") || n.ends_with(".onnx.data") ||
+        n.ends_with(".onnx") || n.ends_with(".bin") || n.ends_with(".pth"))
       f.bytes += file_bytes(e.path());
   }
   if (fs::exists(dir / "config.json", ec)) {
@@ -258,11 +250,11 @@ void found_folder(const Catalog& c, const fs::path& dir, const std::string& layo
     f.notes.push_back("not a catalog model (no variant or family matches its name or shape)");
   }
   const std::string type = v && !v->convert_type.empty() ? v->convert_type : "auto";
-  std::string stem = lower(dir.filename().string());
+  std::string stem = ascii_lower(dir.filename().string());
   if (!repo.empty()) {
     stem = repo_name(repo);
   } else if (layout == "onnx") {
-    stem = lower(dir.parent_path().parent_path().filename().string() + "-" + stem);
+    stem = ascii_lower(dir.parent_path().parent_path().filename().string() + "-" + stem);
   }
   f.convert_command = "troika convert " + shell_quote(f.path) + " -o " +
                       shell_quote(stem + "-" + type + ".gguf") + " --type " + type;
@@ -277,8 +269,8 @@ std::string folder_layout(const fs::path& dir) {
   bool safetensors = false, onnx = false;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string n = e.path().filename().string();
-    if (ends_with(n, ".safetensors")) safetensors = true;
-    if (ends_with(n, ".onnx")) onnx = true;
+    if (n.ends_with(".safetensors")) safetensors = true;
+    if (n.ends_with(".onnx")) onnx = true;
   }
   if (onnx && fs::exists(dir / "genai_config.json", ec)) return "onnx";
   if (config && safetensors) return "hf-folder";
@@ -309,12 +301,12 @@ void walk(const Catalog& c, const fs::path& dir, int depth, int max_depth, const
   std::sort(entries.begin(), entries.end());
   for (const fs::path& p : entries) {
     const std::string name = p.filename().string();
-    if (fs::is_regular_file(p, ec) && ends_with(lower(name), ".gguf")) {
+    if (fs::is_regular_file(p, ec) && ascii_lower(name).ends_with(".gguf")) {
       found_gguf(c, p, out);
       continue;
     }
     if (!fs::is_directory(p, ec) || fs::is_symlink(p, ec) || !layout.empty()) continue;
-    if (name.rfind("models--", 0) == 0) {
+    if (name.starts_with("models--")) {
       // Hugging Face cache: models--org--name/snapshots/<revision>/ (files are symlinks to blobs).
       std::vector<fs::path> revs;
       for (const auto& s : fs::directory_iterator(p / "snapshots", ec)) revs.push_back(s.path());
@@ -361,7 +353,7 @@ Result<std::vector<Found>> discover(const Catalog& catalog, const std::vector<st
   std::vector<Found> out;
   for (const std::string& d : dirs) {
     std::error_code ec;
-    if (fs::is_regular_file(d, ec) && ends_with(lower(d), ".gguf")) {
+    if (fs::is_regular_file(d, ec) && ascii_lower(d).ends_with(".gguf")) {
       found_gguf(catalog, d, out);
       continue;
     }
@@ -373,7 +365,7 @@ Result<std::vector<Found>> discover(const Catalog& catalog, const std::vector<st
     std::string repo;
     if (p.parent_path().filename() == "snapshots") {
       std::string name = p.parent_path().parent_path().filename().string();
-      if (name.rfind("models--", 0) == 0) repo = repo_of_cache_dir(name);
+      if (name.starts_with("models--")) repo = repo_of_cache_dir(name);
     }
     walk(catalog, p, 0, max_depth, repo, out);
   }

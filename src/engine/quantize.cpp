@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/ascii.h"
 #include "engine/internal.h"
 #include "llama-ext.h"
 #include "troika/engine.h"
@@ -30,14 +31,8 @@ constexpr FtypeName kPlain[] = {
     {"q5_0", LLAMA_FTYPE_MOSTLY_Q5_0}, {"q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 int layer_of(const std::string& n) {
-  return n.rfind("blk.", 0) == 0 ? std::atoi(n.c_str() + 4) : -1;
+  return n.starts_with("blk.") ? std::atoi(n.c_str() + 4) : -1;
 }
 
 }  // namespace
@@ -52,7 +47,7 @@ std::vector<std::string> file_types() {
 Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
                                             std::span<const TensorShape> tensors,
                                             std::string_view file_type) {
-  const std::string want = lower(file_type);
+  const std::string want = ascii_lower(file_type);
   const FtypeName* found = nullptr;
   for (const auto& f : kPlain)
     if (want == f.name) found = &f;

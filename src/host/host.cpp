@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "base/ascii.h"
 #include "troika/schedule.h"
 #include "troika/units.h"
 
@@ -60,18 +61,9 @@ class LocalClient : public RoleClient {
   std::string path_;
 };
 
-bool ends_with(const std::string& s, const std::string& t) {
-  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-}
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool looks_like_path(const std::string& m) {
   std::error_code ec;
-  return ends_with(m, ".gguf") || m.rfind("/", 0) == 0 || m.rfind("./", 0) == 0 ||
+  return m.ends_with(".gguf") || m.starts_with("/") || m.starts_with("./") ||
          fs::exists(m, ec);
 }
 
@@ -108,7 +100,7 @@ Result<std::string> resolve_model(const RoleConfig& rc, const catalog::Catalog& 
   for (const catalog::Found& x : found) {
     if (x.family != f->id || x.layout != "gguf") continue;
     if (v && v->format == "gguf" && x.variant != v->id) continue;
-    bool type_ok = rc.type.empty() || upper(x.quant) == upper(rc.type);
+    bool type_ok = rc.type.empty() || ascii_upper(x.quant) == ascii_upper(rc.type);
     if (v && v->format == "gguf" && rc.type.empty() && !v->default_file.empty())
       type_ok = fs::path(x.path).filename() == v->default_file;
     if (type_ok) return x.path;

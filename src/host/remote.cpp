@@ -110,12 +110,12 @@ Result<std::unique_ptr<RoleClient>> remote_client(const std::string& base_url,
                                                   const std::string& model,
                                                   const std::string& api_key, double timeout_s) {
   const std::string scheme = "http://";
-  if (base_url.rfind("https://", 0) == 0) {
+  if (base_url.starts_with("https://")) {
     return invalid_argument(
         "remote " + base_url + ": https is not supported by this build (the " +
         "HTTP client has no TLS); use http:// on a trusted network or a local proxy");
   }
-  if (base_url.rfind(scheme, 0) != 0 || base_url.size() <= scheme.size()) {
+  if (!base_url.starts_with(scheme) || base_url.size() <= scheme.size()) {
     return invalid_argument("remote '" + base_url +
                             "' is not an http:// URL such as http://host:8000/v1");
   }

@@ -33,8 +33,8 @@ int32_t kv_ggml_type(KvType t) {
 // Which layer a tensor belongs to: blk.N -> N; the output head and final norm -> n_layer (the
 // "output layer", offloaded first); token_embd and rope_freqs -> -1 (input, host).
 int layer_of(const std::string& name, int n_layer) {
-  if (name.rfind("blk.", 0) == 0) return std::atoi(name.c_str() + 4);
-  if (name.rfind("output", 0) == 0) return n_layer;
+  if (name.starts_with("blk.")) return std::atoi(name.c_str() + 4);
+  if (name.starts_with("output")) return n_layer;
   return -1;
 }
 

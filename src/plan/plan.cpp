@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "base/ascii.h"
 #include "troika/plan.h"
 
 namespace troika::plan {
@@ -18,17 +19,9 @@ struct TypeStep {
 constexpr TypeStep kLadder[] = {{"F16", 0},    {"Q8_0", 0.5}, {"Q6_K", 1}, {"Q5_K_M", 1.5},
                                 {"Q4_K_M", 2}, {"Q3_K_M", 6}, {"Q2_K", 12}};
 
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 int ladder_index(const std::string& type) {
   for (size_t i = 0; i < std::size(kLadder); ++i)
-    if (upper(type) == kLadder[i].type) return static_cast<int>(i);
+    if (ascii_upper(type) == kLadder[i].type) return static_cast<int>(i);
   return -1;
 }
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -56,7 +49,7 @@ Status model_of(const Draft& d, ModelShape& shape, std::vector<Tensor>& tensors)
     return Status::Ok();
   }
   shape = shape_of(*d.family);
-  TROIKA_ASSIGN_OR_RETURN(tensors, tensors_for(shape, lower(d.type)));
+  TROIKA_ASSIGN_OR_RETURN(tensors, tensors_for(shape, ascii_lower(d.type)));
   return Status::Ok();
 }
 
@@ -289,7 +282,7 @@ Result<Draft> own_draft(const catalog::Catalog& cat, const RoleRequest& r,
   } else {
     d.family = cat.family(fam);
     if (!d.family) return invalid_argument("role " + r.role + ": unknown family '" + fam + "'");
-    d.type = upper(!r.gguf_type.empty()               ? r.gguf_type
+    d.type = ascii_upper(!r.gguf_type.empty()               ? r.gguf_type
                    : role && !role->gguf_type.empty() ? role->gguf_type
                                                       : "Q4_K_M");
   }
