@@ -17,6 +17,7 @@
 // Thread safety: a Catalog is an immutable value; all functions may run on any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ namespace troika::catalog {
 // The roles Troika serves, in the order tables print them.
 inline constexpr const char* kRoles[] = {"brain", "rag", "fast", "tool", "graph"};
 bool is_role(std::string_view name);
+// A role's place in kRoles (the order tables print); kRoles' size for a name that is no role.
+size_t role_rank(std::string_view name);
 
 // One model family: the architecture facts the planner needs.
 struct Family {

@@ -261,13 +261,13 @@ Status check_references(const Catalog& c, std::string_view origin) {
   return Status::Ok();
 }
 
-size_t role_rank(const std::string& n) {
+}  // namespace
+
+size_t role_rank(std::string_view name) {
   for (size_t i = 0; i < std::size(kRoles); ++i)
-    if (n == kRoles[i]) return i;
+    if (name == kRoles[i]) return i;
   return std::size(kRoles);
 }
-
-}  // namespace
 
 bool is_role(std::string_view name) {
   for (const char* r : kRoles)

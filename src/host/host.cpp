@@ -328,14 +328,11 @@ Result<std::unique_ptr<Host>> Host::up(const HostConfig& config, const catalog::
   for (const RoleConfig& rc : config.roles)
     if (!rc.remote.empty()) TROIKA_RETURN_IF_ERROR(impl->connect(rc, opt));
   if (opt.smoke) TROIKA_RETURN_IF_ERROR(impl->smoke(opt));
-  auto rank = [](const std::string& n) {
-    for (size_t i = 0; i < std::size(catalog::kRoles); ++i)
-      if (n == catalog::kRoles[i]) return i;
-    return std::size(catalog::kRoles);
-  };
   std::stable_sort(
       impl->status.begin(), impl->status.end(),
-      [&](const RoleStatus& a, const RoleStatus& b) { return rank(a.role) < rank(b.role); });
+      [](const RoleStatus& a, const RoleStatus& b) {
+                     return catalog::role_rank(a.role) < catalog::role_rank(b.role);
+                   });
   return std::unique_ptr<Host>(new Host(std::move(impl)));
 }
 
