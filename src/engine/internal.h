@@ -50,6 +50,10 @@ class LogCapture {
 // REQUIRES: options already validated.
 llama_context_params context_params(const ModelInfo& info, const ContextOptions& options);
 
+// llama.cpp's file type for a name of file_types() ("q4_k_m", "f16", ...; any case). False when
+// unknown.
+bool ftype_by_name(std::string_view name, llama_ftype* out);
+
 // Maps a non-zero llama_decode() return code to a Status.
 Status decode_status(int32_t rc, int32_t n_tokens, int32_t n_ctx);
 

@@ -44,16 +44,22 @@ std::vector<std::string> file_types() {
   return out;
 }
 
+bool ftype_by_name(std::string_view name, llama_ftype* out) {
+  const std::string want = ascii_lower(name);
+  for (const auto& f : kPlain) {
+    if (want == f.name) return *out = f.ftype, true;
+  }
+  for (const auto& f : kFtypes) {
+    if (want == f.name) return *out = f.ftype, true;
+  }
+  return false;
+}
+
 Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
                                             std::span<const TensorShape> tensors,
                                             std::string_view file_type) {
-  const std::string want = ascii_lower(file_type);
-  const FtypeName* found = nullptr;
-  for (const auto& f : kPlain)
-    if (want == f.name) found = &f;
-  for (const auto& f : kFtypes)
-    if (want == f.name) found = &f;
-  if (!found) {
+  llama_ftype ftype = LLAMA_FTYPE_ALL_F32;
+  if (!ftype_by_name(file_type, &ftype)) {
     std::string known;
     for (const auto& n : file_types()) known += (known.empty() ? "" : ", ") + n;
     return invalid_argument("unknown file type '" + std::string(file_type) + "'; choose " + known);
@@ -64,7 +70,7 @@ Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
                             std::to_string(dims.n_embd) + ")");
   }
   ensure_backend();
-  if (found->ftype == LLAMA_FTYPE_ALL_F32)
+  if (ftype == LLAMA_FTYPE_ALL_F32)
     return std::vector<int32_t>(tensors.size(), GGML_TYPE_F32);
 
   llama_quant_model_desc desc = {};
@@ -80,7 +86,7 @@ Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
   if (!model)
     return invalid_argument("llama.cpp does not know architecture '" + dims.architecture + "'");
   llama_model_quantize_params qp = llama_model_quantize_default_params();
-  qp.ftype = found->ftype;
+  qp.ftype = ftype;
   quantize_state_impl* qs = llama_quant_init(model, &qp);
 
   // Tensor metadata only: nothing is allocated. The mixes count attn_v/ffn_down tensors as they
@@ -109,7 +115,7 @@ Result<std::vector<int32_t>> quantize_types(const ModelDims& dims,
     }
   }
   std::vector<ggml_type> types(quantizable.size());
-  llama_quant_compute_types(qs, found->ftype, quantizable.data(), types.data(), quantizable.size());
+  llama_quant_compute_types(qs, ftype, quantizable.data(), types.data(), quantizable.size());
   for (size_t k = 0; k < index.size(); ++k) out[index[k]] = types[k];
   ggml_free(meta);
   llama_quant_free(qs);

@@ -247,17 +247,6 @@ void pad_vocab(gguf_context* g, const gguf_context* vocab, int64_t n_from, int64
   }
 }
 
-// llama.cpp's file type number for a quantize_types() name (general.file_type).
-uint32_t ftype_of(const std::string& type) {
-  static const std::map<std::string, uint32_t> m = {
-      {"f32", 0},     {"f16", 1},     {"q4_0", 2},    {"q4_1", 3},    {"q8_0", 7},
-      {"q5_0", 8},    {"q5_1", 9},    {"q2_k", 10},   {"q3_k_s", 11}, {"q3_k_m", 12},
-      {"q3_k_l", 13}, {"q4_k_s", 14}, {"q4_k_m", 15}, {"q5_k_s", 16}, {"q5_k_m", 17},
-      {"q6_k", 18},   {"iq4_nl", 25}, {"iq4_xs", 30}, {"bf16", 32}};
-  auto it = m.find(type);
-  return it == m.end() ? 1 : it->second;
-}
-
 Status set_hparams(gguf_context* g, const SynthOptions& o, int64_t n_vocab, uint32_t file_type) {
   const ArchInfo& a = archs().at(o.arch);
   const std::string p = a.gguf_arch;
@@ -358,7 +347,10 @@ Status write_plain(const SynthOptions& o, gguf_context* vocab, const std::string
     n_vocab = o.n_vocab;
   }
   const bool sparse = !sparse_type.empty();
-  TROIKA_RETURN_IF_ERROR(set_hparams(g, o, n_vocab, sparse ? ftype_of(sparse_type) : f16 ? 1 : 0));
+  llama_ftype sparse_ftype = LLAMA_FTYPE_MOSTLY_F16;
+  if (sparse && !ftype_by_name(sparse_type, &sparse_ftype))
+    return invalid_argument("unknown weight type '" + sparse_type + "'");
+  TROIKA_RETURN_IF_ERROR(set_hparams(g, o, n_vocab, sparse ? static_cast<uint32_t>(sparse_ftype) : f16 ? 1 : 0));
   std::string tmpl = o.chat_template.empty() ? family_chat_template(o.arch) : o.chat_template;
   if (tmpl.empty()) {
     gguf_remove_key(g, "tokenizer.chat_template");
