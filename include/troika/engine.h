@@ -65,15 +65,33 @@ struct ModelInfo {
   bool has_decoder = true;
 };
 
+// A function call an assistant message made (OpenAI's tool_calls[i]).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // a JSON object, as text
+};
+
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant messages that call tools
+  std::string tool_call_id;          // tool messages: the call this result answers
+};
+
+// A function the model may call: rendered by templates that know tools (Llama 3.1's, Mistral
+// v0.3's [AVAILABLE_TOOLS]).
+struct ChatTool {
+  std::string name;
+  std::string description;
+  std::string parameters;  // a JSON Schema object, as text
 };
 
 struct ChatRenderOptions {
   bool add_generation_prompt = true;  // end with the assistant turn's opening markers
   std::string template_override;      // render with this Jinja template instead of the model's
   int64_t now_unix_s = 0;  // "today" for templates that print a date (Llama 3.1); 0 = now
+  std::vector<ChatTool> tools;  // passed to the template as `tools`; ignored by those without
 };
 
 class Model {

@@ -28,8 +28,12 @@ Result<std::string> Model::render_chat(std::span<const ChatMessage> messages,
     common_chat_msg msg;
     msg.role = m.role;
     msg.content = m.content;
+    for (const auto& c : m.tool_calls) msg.tool_calls.push_back({c.name, c.arguments, c.id});
+    msg.tool_call_id = m.tool_call_id;
     inputs.messages.push_back(std::move(msg));
   }
+  for (const auto& t : options.tools) inputs.tools.push_back({t.name, t.description, t.parameters});
+  inputs.parallel_tool_calls = !options.tools.empty();
   try {
     if (!options.template_override.empty()) {
       common_chat_templates_ptr own =
