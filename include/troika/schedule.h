@@ -133,6 +133,9 @@ struct Completion {
 struct ScoreRequest {
   std::vector<Token> prefix;  // shared context (e.g. a prompt ending in "Label:")
   std::vector<std::vector<Token>> continuations;  // K candidates, tokenized without BOS
+  // Tokens whose log-probability right after each whole continuation is also returned
+  // (Score::next_logprobs), e.g. " yes" and " no" after "...Relevant?" for relevance scoring.
+  std::vector<Token> next_tokens;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   int32_t priority = 0;
 };
@@ -141,6 +144,7 @@ struct Score {
   double logprob = 0;                 // sum of token log-probabilities
   double mean_logprob = 0;            // logprob / number of tokens (length-normalised)
   std::vector<float> token_logprobs;  // one per continuation token
+  std::vector<float> next_logprobs;   // one per ScoreRequest::next_tokens entry
 };
 
 struct ScoreResult {
@@ -212,6 +216,8 @@ class Scheduler {
   Handle<ScoreResult> score(ScoreRequest request);
 
   const engine::Model& model() const;
+  std::shared_ptr<const engine::Model> shared_model() const;  // the same model, for sharing
+  const SchedulerOptions& options() const;
   SchedulerStats stats() const;
 
   struct Impl;

@@ -237,10 +237,12 @@ void Scheduler::Impl::build_batch() {
       budget -= n;
       j.n_done += n;  // provisional: a failed decode fails the job
     }
-    // Score continuations: every token but the last is decoded, each with logits.
+    // Score continuations: every token but the last is decoded, each with logits (the last
+    // too when the request asks for the next tokens' log-probabilities).
+    const int32_t extra = j.kind == Job::Kind::kScore && !j.sreq.next_tokens.empty() ? 1 : 0;
     for (auto& c : j.conts) {
       c.rows.clear();
-      const int32_t todo = static_cast<int32_t>(c.tokens.size()) - 1 - c.n_fed;
+      const int32_t todo = static_cast<int32_t>(c.tokens.size()) - 1 + extra - c.n_fed;
       const int32_t n = std::min(todo, std::max(budget, 0));
       for (int32_t k = 0; k < n; ++k) {
         const int32_t idx = c.n_fed + k;
@@ -280,7 +282,12 @@ void Scheduler::Impl::after_decode() {
       for (size_t k = 0; k < c.rows.size(); ++k) {
         auto row = ctx->logits(c.rows[k]);
         const int32_t next = c.n_fed + static_cast<int32_t>(k) + 1;
-        c.score.token_logprobs.push_back(row[c.tokens[next]] - engine::log_sum_exp(row));
+        const float lse = engine::log_sum_exp(row);
+        if (next < static_cast<int32_t>(c.tokens.size())) {
+          c.score.token_logprobs.push_back(row[c.tokens[next]] - lse);
+        } else {
+          for (Token t : j.sreq.next_tokens) c.score.next_logprobs.push_back(row[t] - lse);
+        }
       }
       c.n_fed += static_cast<int32_t>(c.rows.size());
     }
@@ -334,8 +341,9 @@ bool Scheduler::Impl::job_done(const Job& j) const {
     return std::all_of(j.samples.begin(), j.samples.end(),
                        [](const auto& s) { return s.finished; });
   }
-  return std::all_of(j.conts.begin(), j.conts.end(), [](const Continuation& c) {
-    return c.n_fed + 1 >= static_cast<int32_t>(c.tokens.size());
+  const int32_t extra = j.sreq.next_tokens.empty() ? 0 : 1;
+  return std::all_of(j.conts.begin(), j.conts.end(), [extra](const Continuation& c) {
+    return c.n_fed + 1 >= static_cast<int32_t>(c.tokens.size()) + extra;
   });
 }
 

@@ -73,6 +73,8 @@ Scheduler::~Scheduler() {
 }
 
 const engine::Model& Scheduler::model() const { return *impl_->model; }
+std::shared_ptr<const engine::Model> Scheduler::shared_model() const { return impl_->model; }
+const SchedulerOptions& Scheduler::options() const { return impl_->opts; }
 
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -166,6 +168,11 @@ Handle<ScoreResult> Scheduler::score(ScoreRequest request) {
       }
     }
     cells += static_cast<int32_t>(c.size());
+  }
+  for (Token t : request.next_tokens) {
+    if (!impl_->model->is_valid(t) && st.ok()) {
+      st = invalid_argument("next token " + std::to_string(t) + " is outside the vocabulary");
+    }
   }
   if (!st.ok()) {
     job->fail(st);

@@ -178,6 +178,32 @@ TEST(Scheduler, ScoresEqualNaiveComputation) {
   }
 }
 
+// next_tokens: the distribution after the whole continuation, as a naive decode computes it.
+TEST(Scheduler, NextTokenLogprobsEqualNaiveComputation) {
+  auto s = make();
+  ScoreRequest sr;
+  sr.prefix = tokens("Query: cats. Document:");
+  sr.continuations = {tokens(" cats purr. Relevant?", false), tokens(" x", false)};
+  sr.next_tokens = {tokens(" yes", false).at(0), tokens(" no", false).at(0)};
+  const auto res = s->score(sr).get();
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  for (size_t k = 0; k < sr.continuations.size(); ++k) {
+    ASSERT_EQ(res->scores[k].next_logprobs.size(), 2u);
+    ASSERT_EQ(res->scores[k].token_logprobs.size(), sr.continuations[k].size());
+    auto ctx = *engine::Context::create(model(), {.n_ctx = 512});
+    std::vector<Token> all = sr.prefix;
+    all.insert(all.end(), sr.continuations[k].begin(), sr.continuations[k].end());
+    ASSERT_TRUE(ctx->prefill(all, 0, 0, true).ok());
+    std::vector<float> lp;
+    engine::log_softmax(ctx->logits(-1), lp);
+    for (size_t j = 0; j < 2; ++j)
+      EXPECT_NEAR(res->scores[k].next_logprobs[j], lp[sr.next_tokens[j]], 2e-3) << k << " " << j;
+  }
+  ScoreRequest bad = sr;
+  bad.next_tokens = {-5};
+  EXPECT_EQ(s->score(bad).get().status().code(), Code::kInvalidArgument);
+}
+
 TEST(Scheduler, KvExhaustionWaitsOrFailsButNeverCrashes) {
   auto s = make({.n_ctx = 512, .n_seq_max = 8, .prefix_cache_tokens = 0});
   // Can never fit: fails at once.
