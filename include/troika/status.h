@@ -27,6 +27,7 @@ enum class Code {
   kDataLoss,           // a file is truncated or corrupt
   kUnimplemented,      // valid request we cannot serve (e.g. an unsupported schema keyword)
   kInternal,           // a bug in Troika or a library it calls
+  kBadOutput,          // a model's output could not be made valid (schema, tool call) in the tries
 };
 
 // "ok", "invalid_argument", ... (stable; used in JSON error bodies).
@@ -62,6 +63,7 @@ inline Status cancelled(std::string m) { return {Code::kCancelled, std::move(m)}
 inline Status data_loss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
 inline Status unimplemented(std::string m) { return {Code::kUnimplemented, std::move(m)}; }
 inline Status internal_error(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status bad_output(std::string m) { return {Code::kBadOutput, std::move(m)}; }
 
 // A value of type T, or a non-ok Status.
 template <typename T>

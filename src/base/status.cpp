@@ -21,11 +21,12 @@ constexpr CodeInfo kCodes[] = {
     {"data_loss", 8, 422},
     {"unimplemented", 9, 501},
     {"internal", 10, 500},
+    {"bad_output", 11, 502},
 };
 
 const CodeInfo& info(Code code) {
   auto i = static_cast<size_t>(code);
-  return i < std::size(kCodes) ? kCodes[i] : kCodes[std::size(kCodes) - 1];
+  return i < std::size(kCodes) ? kCodes[i] : kCodes[static_cast<size_t>(Code::kInternal)];
 }
 }  // namespace
 
