@@ -79,17 +79,32 @@ struct ChatRequest {
   std::vector<std::string> stop;
   int32_t n = 1;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // The answer must be one JSON value valid against this JSON Schema text. Local roles decode
+  // under the schema's token mask (always valid unless cut off by max_tokens); remote ones send
+  // OpenAI's response_format {"type":"json_schema"} and the endpoint enforces it as it can, so
+  // callers validate what comes back.
+  std::string json_schema;
+  bool logprobs = false;  // fill ChatChoice::logprob (remote: if the endpoint returns them)
+  // Remote roles only: OpenAI function tools, passed through (local roles answer
+  // invalid_argument; the tools pipeline renders the family's own format instead).
+  std::vector<engine::ChatTool> tools;
+  std::string tool_choice;  // "" (endpoint default), "auto", "none", "required"
 };
 
 struct ChatChoice {
   std::string text;
-  std::string finish_reason;  // "stop" | "length"
+  std::string finish_reason;  // "stop" | "length" | "tool_calls"
+  std::vector<engine::ToolCall> tool_calls;  // remote endpoints that call tools natively
+  bool has_logprob = false;  // logprob and n_tokens are known
+  double logprob = 0;        // sum over the sampled tokens
+  int32_t n_tokens = 0;
 };
 
 struct ChatResult {
   std::vector<ChatChoice> choices;
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  int32_t cached_tokens = 0;  // prompt tokens served from a prefix cache (local roles)
   double ms = 0;
 };
 
@@ -105,6 +120,11 @@ class RoleClient {
   // The local scheduler (scores, constraints, streaming); nullptr for remote roles.
   virtual schedule::Scheduler* scheduler() { return nullptr; }
 };
+
+// A client over a scheduler of this process (what Host binds local roles to); `describe` names
+// the model for messages.
+std::unique_ptr<RoleClient> local_client(std::shared_ptr<schedule::Scheduler> scheduler,
+                                         std::string describe);
 
 // A client for any OpenAI-compatible /v1/chat/completions endpoint. `base_url` is the part
 // before /chat/completions ("http://127.0.0.1:8080/v1"). Errors: invalid_argument (not an

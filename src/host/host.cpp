@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 
 #include "base/ascii.h"
+#include "troika/constrain.h"
 #include "troika/schedule.h"
 #include "troika/units.h"
 
@@ -34,7 +36,15 @@ class LocalClient : public RoleClient {
   Result<ChatResult> chat(const ChatRequest& r) override {
     if (r.messages.empty()) return invalid_argument("a chat request needs at least one message");
     if (r.n < 1 || r.max_tokens < 1) return invalid_argument("n and max_tokens must be at least 1");
+    if (!r.tools.empty()) {
+      return invalid_argument("local roles take tools through the tools pipeline " +
+                              std::string("(pipeline::tools, `troika tools`), not chat()"));
+    }
     schedule::Request q;
+    if (!r.json_schema.empty()) {
+      TROIKA_ASSIGN_OR_RETURN(q.constraint, schema_constraint(r.json_schema));
+    }
+    if (r.logprobs) q.top_logprobs = 1;
     q.messages = r.messages;
     q.sampling.temperature = r.temperature;
     q.sampling.top_p = r.top_p;
@@ -47,9 +57,15 @@ class LocalClient : public RoleClient {
     TROIKA_ASSIGN_OR_RETURN(schedule::Completion c, sched_->submit(std::move(q)).get());
     ChatResult out;
     out.prompt_tokens = c.n_prompt;
+    out.cached_tokens = c.n_prompt_cached;
     for (const auto& s : c.samples) {
-      out.choices.push_back(
-          {s.text, s.finish == engine::FinishReason::kLength ? "length" : "stop"});
+      ChatChoice choice{s.text, s.finish == engine::FinishReason::kLength ? "length" : "stop"};
+      if (r.logprobs) {
+        choice.has_logprob = true;
+        choice.n_tokens = static_cast<int32_t>(s.logprobs.size());
+        for (const auto& t : s.logprobs) choice.logprob += t.logprob;
+      }
+      out.choices.push_back(std::move(choice));
       out.completion_tokens += static_cast<int32_t>(s.tokens.size());
     }
     out.ms = ms_since(t0);
@@ -57,9 +73,39 @@ class LocalClient : public RoleClient {
   }
 
  private:
+  // A JSON Schema as a token constraint over this model's vocabulary (the vocabulary index is
+  // built on first use and shared by later requests).
+  Result<std::unique_ptr<schedule::Constraint>> schema_constraint(const std::string& schema) {
+    auto compiled = constrain::Schema::compile(schema);
+    if (!compiled.ok()) {
+      return Status(compiled.status().code(), "json_schema: " + compiled.status().message());
+    }
+    std::shared_ptr<const constrain::TokenIndex> index;
+    {
+      std::lock_guard<std::mutex> lock(index_mu_);
+      if (!index_) {
+        TROIKA_ASSIGN_OR_RETURN(index_, constrain::TokenIndex::create(sched_->shared_model()));
+      }
+      index = index_;
+    }
+    TROIKA_ASSIGN_OR_RETURN(auto c, constrain::json_constraint(*compiled, index));
+    return std::unique_ptr<schedule::Constraint>(std::move(c));
+  }
+
   std::shared_ptr<schedule::Scheduler> sched_;
   std::string path_;
+  std::mutex index_mu_;
+  std::shared_ptr<const constrain::TokenIndex> index_;
 };
+
+}  // namespace
+
+std::unique_ptr<RoleClient> local_client(std::shared_ptr<schedule::Scheduler> scheduler,
+                                         std::string describe) {
+  return std::make_unique<LocalClient>(std::move(scheduler), std::move(describe));
+}
+
+namespace {
 
 bool looks_like_path(const std::string& m) {
   std::error_code ec;

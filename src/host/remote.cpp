@@ -33,9 +33,34 @@ class RemoteClient : public RoleClient {
                  {"seed", r.seed},
                  {"n", r.n}};
     body["messages"] = json::array();
-    for (const auto& m : r.messages)
-      body["messages"].push_back({{"role", m.role}, {"content", m.content}});
+    for (const auto& m : r.messages) {
+      json msg = {{"role", m.role}, {"content", m.content}};
+      for (const auto& c : m.tool_calls) {
+        msg["tool_calls"].push_back(
+            {{"id", c.id},
+             {"type", "function"},
+             {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+      }
+      if (!m.tool_call_id.empty()) msg["tool_call_id"] = m.tool_call_id;
+      body["messages"].push_back(std::move(msg));
+    }
     if (!r.stop.empty()) body["stop"] = r.stop;
+    if (!r.json_schema.empty()) {
+      json schema = json::parse(r.json_schema, nullptr, false);
+      if (schema.is_discarded()) return invalid_argument("json_schema is not JSON");
+      body["response_format"] = {
+          {"type", "json_schema"},
+          {"json_schema", {{"name", "output"}, {"strict", true}, {"schema", schema}}}};
+    }
+    if (r.logprobs) body["logprobs"] = true;
+    for (const auto& t : r.tools) {
+      json params = json::parse(t.parameters.empty() ? "{}" : t.parameters, nullptr, false);
+      if (params.is_discarded()) return invalid_argument("tool " + t.name + ": parameters are not JSON");
+      body["tools"].push_back(
+          {{"type", "function"},
+           {"function", {{"name", t.name}, {"description", t.description}, {"parameters", params}}}});
+    }
+    if (!r.tool_choice.empty()) body["tool_choice"] = r.tool_choice;
     double timeout = timeout_s_;
     if (r.deadline) {
       const double left =
@@ -70,6 +95,8 @@ class RemoteClient : public RoleClient {
         choice.text = c["message"]["content"].get<std::string>();
       if (c.contains("finish_reason") && c["finish_reason"].is_string())
         choice.finish_reason = c["finish_reason"].get<std::string>();
+      read_tool_calls(c, choice);
+      read_logprobs(c, choice);
       out.choices.push_back(std::move(choice));
     }
     if (j.contains("usage") && j["usage"].is_object()) {
@@ -82,6 +109,34 @@ class RemoteClient : public RoleClient {
   }
 
  private:
+  static void read_tool_calls(const json& c, ChatChoice& choice) {
+    if (!c.contains("message") || !c["message"].is_object()) return;
+    const json& m = c["message"];
+    if (!m.contains("tool_calls") || !m["tool_calls"].is_array()) return;
+    for (const json& t : m["tool_calls"]) {
+      if (!t.is_object() || !t.contains("function") || !t["function"].is_object()) continue;
+      const json& f = t["function"];
+      engine::ToolCall call;
+      call.id = t.value("id", "");
+      call.name = f.value("name", "");
+      if (f.contains("arguments"))
+        call.arguments = f["arguments"].is_string() ? f["arguments"].get<std::string>()
+                                                    : f["arguments"].dump();
+      choice.tool_calls.push_back(std::move(call));
+    }
+  }
+  static void read_logprobs(const json& c, ChatChoice& choice) {
+    if (!c.contains("logprobs") || !c["logprobs"].is_object()) return;
+    const json& l = c["logprobs"];
+    if (!l.contains("content") || !l["content"].is_array()) return;
+    for (const json& t : l["content"]) {
+      if (!t.is_object() || !t.contains("logprob") || !t["logprob"].is_number()) return;
+      choice.logprob += t["logprob"].get<double>();
+      ++choice.n_tokens;
+    }
+    choice.has_logprob = true;
+  }
+
   // An HTTP status as a Status, with the server's own message.
   Status http_status(int status, const std::string& body) const {
     if (status >= 200 && status < 300) return Status::Ok();
