@@ -7,6 +7,7 @@
 
 #include "troika/catalog.h"
 #include "troika/engine.h"
+#include "troika/host.h"
 #include "troika/status.h"
 
 namespace CLI {
@@ -33,6 +34,13 @@ void add_convert_commands(CLI::App& app, int* exit_code);    // convert, logits
 void add_catalog_commands(CLI::App& app, int* exit_code);    // catalog, models
 void add_plan_command(CLI::App& app, int* exit_code);        // plan
 void add_up_command(CLI::App& app, int* exit_code);          // up
+
+void add_pipeline_commands(CLI::App& app, int* exit_code);  // tools, classify, rerank, vote, graph
+
+// The host configuration: the troika.toml at `config`, else the catalog's roles bound to the
+// models discovered in `dirs` (the default folders when empty).
+Result<host::HostConfig> host_config(const std::string& config, const std::vector<std::string>& dirs,
+                                     const catalog::Catalog& catalog);
 
 // The embedded catalog, or the one at `path` when it is not empty.
 Result<catalog::Catalog> load_catalog(const std::string& path);

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/pipeline_cli.h"
 #include "constrain/acceptor.h"
 #include "troika/constrain.h"
 #include "troika/schedule.h"
@@ -41,12 +42,43 @@ void print_errors(const std::vector<constrain::ValidationError>& errors) {
 
 struct JsonFlags {
   ModelFlags model;
+  PipelineFlags pipe;  // the pipeline form: --role, --in, --request, --system
   std::string schema, prompt, messages;
   int32_t n_ctx = 4096, n_threads = 0, max_tokens = 512;
   engine::SamplingParams sampling;
   int32_t max_whitespace = 0;
   bool no_jump_forward = false, stats = false;
 };
+
+// The json pipeline (chat prompt, repair and retry, roles, JSONL batches).
+int run_json_pipeline(const JsonFlags& f, const std::string& system) {
+  PipelineFlags p = f.pipe;
+  p.model = f.model.path;
+  p.threads = f.n_threads;
+  p.ctx = f.n_ctx;
+  nlohmann::json j = nlohmann::json::object();
+  if (!f.prompt.empty()) j["prompt"] = f.prompt;
+  if (!system.empty()) j["system"] = system;
+  if (!f.messages.empty()) {
+    auto text = read_file(f.messages);
+    if (!text.ok()) return report(text.status());
+    j["messages"] = nlohmann::json::parse(*text, nullptr, false);
+  }
+  if (!f.schema.empty()) {
+    auto text = read_file(f.schema);
+    if (!text.ok()) return report(text.status());
+    auto schema = nlohmann::json::parse(*text, nullptr, false);
+    if (schema.is_discarded()) return report(invalid_argument(f.schema + ": not JSON"));
+    j["schema"] = schema;
+  }
+  j["max_tokens"] = f.max_tokens;
+  j["temperature"] = f.sampling.temperature;
+  j["seed"] = f.sampling.seed;
+  return run_pipeline("json", p, j, [](const nlohmann::json& out) {
+    std::printf("%s\n", out["value"].dump().c_str());
+    for (const auto& fix : out["fixes"]) std::fprintf(stderr, "repair: %s\n", fix.get<std::string>().c_str());
+  });
+}
 
 int run_json(const JsonFlags& f) {
   if (f.prompt.empty() && f.messages.empty()) {
@@ -129,9 +161,15 @@ void add_constrain_commands(CLI::App& app, int* exit_code) {
     auto* cmd = app.add_subcommand(
         "json", "Generate one JSON value that is valid against a JSON Schema (printed to stdout)");
     auto f = std::make_shared<JsonFlags>();
-    f->model.add_to(cmd);
-    cmd->add_option("--schema", f->schema, "JSON Schema file (draft 2020-12 or draft-07)")
-        ->required();
+    auto system = std::make_shared<std::string>();
+    f->model.add_to(cmd, /*required=*/false);
+    cmd->add_option("--schema", f->schema, "JSON Schema file (draft 2020-12 or draft-07)");
+    cmd->add_option("--system", *system, "pipeline form: a system turn (-p is then the user turn)");
+    cmd->add_option("--role", f->pipe.role, "pipeline form: run on this role (default fast)");
+    cmd->add_option("--config", f->pipe.config, "pipeline form: troika.toml");
+    cmd->add_option("--in", f->pipe.in, "pipeline form: JSONL requests, responses in order");
+    cmd->add_option("--request", f->pipe.request, "pipeline form: the request as JSON");
+    cmd->add_flag("--json", f->pipe.json, "pipeline form: print the whole JSON response");
     auto* p = cmd->add_option("-p,--prompt", f->prompt, "raw prompt text (special tokens parsed)");
     auto* m = cmd->add_option("--messages", f->messages,
                               "JSON file with [{\"role\",\"content\"}…], rendered with the "
@@ -154,7 +192,17 @@ void add_constrain_commands(CLI::App& app, int* exit_code) {
                   "print {\"n_prompt\",\"n_generated\",\"forced_tokens\",\"prompt_ms\","
                   "\"gen_ms\",\"gen_tokens_per_s\",\"masks\",\"mask_us_mean\",\"mask_us_max\"} "
                   "as one JSON line to stderr");
-    cmd->callback([=] { *exit_code = run_json(*f); });
+    cmd->callback([=] {
+      const bool pipeline_form = f->model.path.empty() || !f->pipe.role.empty() ||
+                                 !f->pipe.in.empty() || !f->pipe.request.empty() ||
+                                 !system->empty() || f->pipe.json;
+      if (!pipeline_form && f->schema.empty()) {
+        *exit_code = report(invalid_argument("--schema is required with -m and -p"));
+        return;
+      }
+      f->pipe.stats = f->stats;
+      *exit_code = pipeline_form ? run_json_pipeline(*f, *system) : run_json(*f);
+    });
   }
   {
     auto* cmd = app.add_subcommand(

@@ -26,9 +26,13 @@ struct UpFlags {
   int threads = 0;
 };
 
-Result<host::HostConfig> config_of(const UpFlags& f, const catalog::Catalog& cat) {
-  if (!f.config.empty()) return host::load_config(f.config);
-  const std::vector<std::string> dirs = f.dirs.empty() ? catalog::default_model_dirs() : f.dirs;
+}  // namespace
+
+Result<host::HostConfig> host_config(const std::string& config_path,
+                                     const std::vector<std::string>& dirs_in,
+                                     const catalog::Catalog& cat) {
+  if (!config_path.empty()) return host::load_config(config_path);
+  const std::vector<std::string> dirs = dirs_in.empty() ? catalog::default_model_dirs() : dirs_in;
   TROIKA_ASSIGN_OR_RETURN(std::vector<catalog::Found> found, catalog::discover(cat, dirs));
   std::vector<std::string> notes;
   host::HostConfig config = host::default_config(cat, found, &notes);
@@ -40,6 +44,8 @@ Result<host::HostConfig> config_of(const UpFlags& f, const catalog::Catalog& cat
   }
   return config;
 }
+
+namespace {
 
 void print_roles(const host::Host& h) {
   const auto& roles = h.roles();
@@ -88,7 +94,7 @@ void add_up_command(CLI::App& app, int* exit_code) {
       *exit_code = report(cat.status());
       return;
     }
-    auto config = config_of(*f, *cat);
+    auto config = host_config(f->config, f->dirs, *cat);
     if (!config.ok()) {
       *exit_code = report(config.status());
       return;

@@ -13,8 +13,9 @@ struct ModelFlags {
   int n_gpu_layers = -1;
   bool no_mmap = false;
 
-  void add_to(CLI::App* cmd) {
-    cmd->add_option("-m,--model", path, "GGUF model file")->required();
+  void add_to(CLI::App* cmd, bool required = true) {
+    auto* m = cmd->add_option("-m,--model", path, "GGUF model file");
+    if (required) m->required();
     cmd->add_option("--gpu-layers", n_gpu_layers,
                     "layers to offload to the GPU (-1 = all; ignored without a GPU build)");
     cmd->add_flag("--no-mmap", no_mmap, "read the file into memory instead of mapping it");
