@@ -1,14 +1,6 @@
 // Host::up() on tiny models: binding, sharing, the plan check, and remote roles against
 // llama-server from the same llama.cpp tree.
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -16,11 +8,10 @@
 #include <fstream>
 #include <thread>
 
+#include "llama_server.h"
 #include "test_models.h"
 #include "troika/host.h"
 #include "troika/schedule.h"
-
-extern char** environ;
 
 namespace troika::host {
 namespace {
@@ -138,19 +129,7 @@ TEST(Host, MissingModelsAndKeysAreNamed) {
   EXPECT_NE(key.status().message().find("TROIKA_TEST_NO_KEY"), std::string::npos);
 }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+using testing::free_port;
 
 TEST(Host, UnreachableRemoteIsUnavailable) {
   const int port = free_port();  // nothing listens there
@@ -164,78 +143,25 @@ TEST(Host, UnreachableRemoteIsUnavailable) {
 }
 
 #ifdef TROIKA_LLAMA_SERVER
-// llama-server on a loopback port, serving a tiny model; stopped when the test ends.
-class LlamaServer {
- public:
-  LlamaServer(const std::string& model, const std::string& api_key) : port_(free_port()) {
-    std::vector<std::string> args = {TROIKA_LLAMA_SERVER,
-                                     "-m",
-                                     model,
-                                     "--host",
-                                     "127.0.0.1",
-                                     "--port",
-                                     std::to_string(port_),
-                                     "-c",
-                                     "2048",
-                                     "-np",
-                                     "2",
-                                     "-t",
-                                     "2",
-                                     "--alias",
-                                     "tiny-llama"};
-    if (!api_key.empty()) {
-      args.push_back("--api-key");
-      args.push_back(api_key);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    log_ = testing::temp_dir() + "/llama-server-" + std::to_string(port_) + ".log";
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    ok_ = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) == 0;
-    posix_spawn_file_actions_destroy(&fa);
+// Waits (at most 30 s) until the server answers chat requests.
+bool ready(const testing::LlamaServer& server, const std::string& key) {
+  if (!server.started()) return false;
+  auto client = remote_client(server.url(), "tiny-llama", key, 5);
+  for (int i = 0; i < 120; ++i) {
+    ChatRequest q;
+    q.messages = {{"user", "hi"}};
+    q.max_tokens = 1;
+    auto r = (*client)->chat(q);
+    if (r.ok() || r.status().code() != Code::kUnavailable) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  ~LlamaServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  // Waits (at most 30 s) until the server answers chat requests.
-  bool ready(const std::string& key) {
-    if (!ok_) return false;
-    auto client = remote_client(url(), "tiny-llama", key, 5);
-    for (int i = 0; i < 120; ++i) {
-      ChatRequest q;
-      q.messages = {{"user", "hi"}};
-      q.max_tokens = 1;
-      auto r = (*client)->chat(q);
-      if (r.ok() || r.status().code() != Code::kUnavailable) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-    return false;
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-  std::string log() const {
-    std::ifstream f(log_);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-  bool ok_ = false;
-  std::string log_;
-};
+  return false;
+}
 
 TEST(Host, RemoteRoleRunsAgainstLlamaServer) {
   const std::string llama = testing::tiny_model("llama", "q8_0");
-  LlamaServer server(llama, "sesame");
-  ASSERT_TRUE(server.ready("sesame")) << server.log();
+  testing::LlamaServer server(TROIKA_LLAMA_SERVER, llama, "sesame");
+  ASSERT_TRUE(ready(server, "sesame")) << server.log();
   ::setenv("TROIKA_TEST_FAST_KEY", "sesame", 1);
   // One local role and one remote role on the same model: one interface for both.
   auto h = Host::up(
