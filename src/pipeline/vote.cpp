@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -108,6 +109,29 @@ std::string normalise(const Normalise& n, std::string s) {
   return s;
 }
 
+// n requests of one sample each (seeds seed + i), in flight at once.
+Result<host::ChatResult> sample_one_by_one(host::RoleClient& role, host::ChatRequest req,
+                                           Usage& usage) {
+  const int32_t n = req.n;
+  req.n = 1;
+  std::vector<std::future<Result<host::ChatResult>>> runs;
+  for (int32_t i = 0; i < n; ++i) {
+    host::ChatRequest one = req;
+    one.seed = req.seed + static_cast<uint32_t>(i);
+    runs.push_back(std::async(std::launch::async, [&role, one] { return role.chat(one); }));
+  }
+  host::ChatResult all;
+  for (auto& f : runs) {
+    Result<host::ChatResult> r = f.get();
+    if (!r.ok()) return r.status();
+    usage.calls += 1;
+    usage.prompt_tokens += r->prompt_tokens;
+    usage.completion_tokens += r->completion_tokens;
+    for (auto& c : r->choices) all.choices.push_back(std::move(c));
+  }
+  return all;
+}
+
 }  // namespace
 
 Result<VoteResult> vote(host::RoleClient& role, const VoteRequest& request) {
@@ -124,7 +148,16 @@ Result<VoteResult> vote(host::RoleClient& role, const VoteRequest& request) {
   req.n = request.n;
   req.logprobs = true;
   req.json_schema = request.schema;
-  TROIKA_ASSIGN_OR_RETURN(auto res, detail::chat(role, req, out.usage));
+  Result<host::ChatResult> first = detail::chat(role, req, out.usage);
+  if (!first.ok() && role.is_remote() && request.n > 1 &&
+      first.status().code() == Code::kInvalidArgument) {
+    // Some endpoints cap n (llama-server: at its slot count): one request per sample instead.
+    out.usage.notes.push_back("the endpoint refused n = " + std::to_string(request.n) + " (" +
+                              first.status().message() + "); sampled one request at a time");
+    first = sample_one_by_one(role, req, out.usage);
+  }
+  if (!first.ok()) return first.status();
+  host::ChatResult res = std::move(*first);
 
   struct Bucket {
     int32_t count = 0, with_logprob = 0;
