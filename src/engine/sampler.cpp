@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "engine/internal.h"
 #include "troika/generate.h"
@@ -9,6 +10,9 @@ namespace troika::engine {
 struct Sampler::Impl {
   llama_sampler* chain = nullptr;
   bool plain_greedy = false;  // argmax with no penalties: sample without building candidates
+  // The chain starts with top-k (no penalties before it): keep only the k best candidates
+  // while scanning, instead of building all n_vocab and sorting them. Same distribution.
+  int32_t prefilter_k = 0;
   std::vector<llama_token_data> candidates;
   ~Impl() {
     if (chain) llama_sampler_free(chain);
@@ -46,7 +50,10 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const Model& model, const Sampl
     impl->plain_greedy = llama_sampler_chain_n(c) == 0;
     llama_sampler_chain_add(c, llama_sampler_init_greedy());
   } else {
-    if (p.top_k > 0) llama_sampler_chain_add(c, llama_sampler_init_top_k(p.top_k));
+    if (p.top_k > 0) {
+      if (llama_sampler_chain_n(c) == 0) impl->prefilter_k = p.top_k;
+      llama_sampler_chain_add(c, llama_sampler_init_top_k(p.top_k));
+    }
     if (p.top_p < 1.0f) llama_sampler_chain_add(c, llama_sampler_init_top_p(p.top_p, 1));
     if (p.min_p > 0.0f) llama_sampler_chain_add(c, llama_sampler_init_min_p(p.min_p, 1));
     llama_sampler_chain_add(c, llama_sampler_init_temp(p.temperature));
@@ -79,9 +86,52 @@ Token Sampler::sample(std::span<const float> logits, const TokenMask* mask) {
   }
   auto& cand = impl_->candidates;
   cand.clear();
-  cand.reserve(n);
-  for (int32_t t = 0; t < n; ++t) {
-    if (!mask || mask->allows(t)) cand.push_back({t, logits[t], 0.0f});
+  const size_t k = static_cast<size_t>(impl_->prefilter_k);
+  if (k > 0) {
+    // A min-heap of the k best seen so far: most tokens cost one comparison.
+    auto worse = [](const llama_token_data& a, const llama_token_data& b) {
+      return a.logit > b.logit;
+    };
+    cand.reserve(k);
+    float threshold = -INFINITY;  // the worst kept logit once k are kept
+    auto offer = [&](int32_t t) {
+      const float v = logits[t];
+      if (cand.size() < k) {
+        cand.push_back({t, v, 0.0f});
+        if (cand.size() == k) {
+          std::make_heap(cand.begin(), cand.end(), worse);
+          threshold = cand.front().logit;
+        }
+      } else if (v > threshold) {
+        std::pop_heap(cand.begin(), cand.end(), worse);
+        cand.back() = {t, v, 0.0f};
+        std::push_heap(cand.begin(), cand.end(), worse);
+        threshold = cand.front().logit;
+      }
+    };
+    int32_t t = 0;
+    if (!mask) {
+      // Eight logits at a time: a block with nothing above the threshold costs two compares.
+      typedef float v4sf __attribute__((vector_size(16)));
+      typedef int32_t v4si __attribute__((vector_size(16)));
+      for (; t + 8 <= n; t += 8) {
+        v4sf a, b;
+        std::memcpy(&a, logits.data() + t, sizeof(a));
+        std::memcpy(&b, logits.data() + t + 4, sizeof(b));
+        const v4sf th = {threshold, threshold, threshold, threshold};
+        const v4si any = (a > th) | (b > th);
+        if (cand.size() == k && !(any[0] | any[1] | any[2] | any[3])) continue;
+        for (int32_t j = t; j < t + 8; ++j) offer(j);
+      }
+    }
+    for (; t < n; ++t) {
+      if (!mask || mask->allows(t)) offer(t);
+    }
+  } else {
+    cand.reserve(n);
+    for (int32_t t = 0; t < n; ++t) {
+      if (!mask || mask->allows(t)) cand.push_back({t, logits[t], 0.0f});
+    }
   }
   llama_token_data_array arr = {cand.data(), cand.size(), -1, false};
   llama_sampler_apply(impl_->chain, &arr);
