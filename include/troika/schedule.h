@@ -100,6 +100,7 @@ struct Request {
   bool ignore_eos = false;
   int32_t n = 1;             // samples sharing the prompt (prefilled once)
   int32_t top_logprobs = 0;  // > 0: per-token log-probabilities with this many alternatives
+  bool logprobs = false;     // per-token log-probabilities of the sampled tokens only
   // Absolute deadline; the request fails with deadline_exceeded when it passes.
   std::optional<std::chrono::steady_clock::time_point> deadline;
   int32_t priority = 0;  // higher is admitted first; equal priorities are first-come first-served
@@ -116,7 +117,7 @@ struct Request {
 struct Sample {
   std::string text;
   std::vector<Token> tokens;
-  std::vector<TokenInfo> logprobs;  // filled when Request::top_logprobs > 0
+  std::vector<TokenInfo> logprobs;  // filled when Request::top_logprobs > 0 or logprobs
   engine::FinishReason finish = engine::FinishReason::kLength;
 };
 
@@ -136,6 +137,10 @@ struct ScoreRequest {
   // Tokens whose log-probability right after each whole continuation is also returned
   // (Score::next_logprobs), e.g. " yes" and " no" after "...Relevant?" for relevance scoring.
   std::vector<Token> next_tokens;
+  // false: only next_tokens are read, so the continuations' own tokens are decoded without
+  // output rows (Score::token_logprobs stays empty, logprob 0) - far less work on a large
+  // vocabulary. Requires next_tokens.
+  bool token_logprobs = true;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   int32_t priority = 0;
 };

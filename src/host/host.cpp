@@ -44,7 +44,7 @@ class LocalClient : public RoleClient {
     if (!r.json_schema.empty()) {
       TROIKA_ASSIGN_OR_RETURN(q.constraint, schema_constraint(r.json_schema));
     }
-    if (r.logprobs) q.top_logprobs = 1;
+    q.logprobs = r.logprobs;
     q.messages = r.messages;
     q.sampling.temperature = r.temperature;
     q.sampling.top_p = r.top_p;

@@ -86,6 +86,7 @@ Result<std::vector<double>> judge_labels(schedule::Scheduler& sched, const Class
   schedule::ScoreRequest req;
   req.prefix = split.prefix;
   req.next_tokens = yn.tokens();
+  req.token_logprobs = false;  // only the yes/no after each continuation is read
   for (const auto& l : r.labels) {
     std::string q = "Does the label \"" + l.name + "\" apply to the text? Answer yes or no.";
     TROIKA_ASSIGN_OR_RETURN(auto ids, model.tokenize(q + split.suffix, false, true));

@@ -76,10 +76,13 @@ Result<schedule::ScoreResult> score(schedule::Scheduler& sched, schedule::ScoreR
     schedule::ScoreRequest part;
     part.prefix = request.prefix;
     part.next_tokens = request.next_tokens;
+    part.token_logprobs = request.token_logprobs;
     part.deadline = request.deadline;
     part.priority = request.priority;
-    for (size_t k = i; k < std::min(n, i + group); ++k)
+    for (size_t k = i; k < std::min(n, i + group); ++k) {
+      usage.prompt_tokens += static_cast<int32_t>(request.continuations[k].size());
       part.continuations.push_back(std::move(request.continuations[k]));
+    }
     handles.push_back(sched.score(std::move(part)));
   }
   for (auto& h : handles) {
@@ -87,10 +90,7 @@ Result<schedule::ScoreResult> score(schedule::Scheduler& sched, schedule::ScoreR
     usage.calls += 1;
     usage.cached_tokens += r.n_prefix_cached;
     usage.prompt_tokens += static_cast<int32_t>(request.prefix.size());
-    for (auto& s : r.scores) {
-      usage.prompt_tokens += static_cast<int32_t>(s.token_logprobs.size());
-      all.scores.push_back(std::move(s));
-    }
+    for (auto& s : r.scores) all.scores.push_back(std::move(s));
     all.n_prefix_cached += r.n_prefix_cached;
   }
   return all;

@@ -32,6 +32,7 @@ Result<RerankResult> pointwise(schedule::Scheduler& sched, const RerankRequest& 
   schedule::ScoreRequest req;
   req.prefix = std::move(split.prefix);
   req.next_tokens = yn.tokens();
+  req.token_logprobs = false;  // only the yes/no after each continuation is read
   for (const auto& doc : r.documents) {
     TROIKA_ASSIGN_OR_RETURN(auto ids, model.tokenize(doc, false, false));
     if (static_cast<int32_t>(ids.size()) > r.max_document_tokens) ids.resize(r.max_document_tokens);

@@ -35,7 +35,11 @@ TokenInfo logprob_info(std::span<const float> logits, Token tok, int32_t k) {
 bool SampleState::take_token(Token tok, std::span<const float> logits, const Request& req,
                              const engine::Model& model) {
   out.tokens.push_back(tok);
-  if (req.top_logprobs > 0) out.logprobs.push_back(logprob_info(logits, tok, req.top_logprobs));
+  if (req.top_logprobs > 0) {
+    out.logprobs.push_back(logprob_info(logits, tok, req.top_logprobs));
+  } else if (req.logprobs && !logits.empty()) {
+    out.logprobs.push_back({tok, logits[tok] - engine::log_sum_exp(logits), {}});
+  }
   if (!req.ignore_eos && model.is_eog(tok)) {
     out.finish = engine::FinishReason::kEndOfGeneration;
     return false;

@@ -246,8 +246,11 @@ void Scheduler::Impl::build_batch() {
       const int32_t n = std::min(todo, std::max(budget, 0));
       for (int32_t k = 0; k < n; ++k) {
         const int32_t idx = c.n_fed + k;
-        c.rows.push_back(batch.size());
-        batch.add(c.tokens[idx], static_cast<engine::Pos>(j.prompt.size()) + idx, c.seq, true);
+        // Without token log-probabilities only the last token's row (next_tokens) is read:
+        // on a 128k vocabulary the output rows are most of the work.
+        const bool want = j.sreq.token_logprobs || idx + 1 == static_cast<int32_t>(c.tokens.size());
+        c.rows.push_back(want ? batch.size() : -1);
+        batch.add(c.tokens[idx], static_cast<engine::Pos>(j.prompt.size()) + idx, c.seq, want);
       }
       budget -= n;
     }
@@ -280,6 +283,7 @@ void Scheduler::Impl::after_decode() {
     if (j.ended) continue;
     for (auto& c : j.conts) {
       for (size_t k = 0; k < c.rows.size(); ++k) {
+        if (c.rows[k] < 0) continue;
         auto row = ctx->logits(c.rows[k]);
         const int32_t next = c.n_fed + static_cast<int32_t>(k) + 1;
         const float lse = engine::log_sum_exp(row);
@@ -330,7 +334,7 @@ void Scheduler::Impl::fork_score(Job& j) {
     Continuation& c = j.conts[k];
     c.seq = j.seqs[k];
     c.tokens = j.sreq.continuations[k];
-    c.score.token_logprobs.push_back(row[c.tokens[0]] - lse);
+    if (j.sreq.token_logprobs) c.score.token_logprobs.push_back(row[c.tokens[0]] - lse);
     if (k > 0) ctx->seq_copy(j.prompt_seq, c.seq);
   }
 }
@@ -398,7 +402,10 @@ void Scheduler::Impl::finish(Job& j) {
       double sum = 0;
       for (float v : c.score.token_logprobs) sum += v;
       c.score.logprob = sum;
-      c.score.mean_logprob = sum / static_cast<double>(c.score.token_logprobs.size());
+      c.score.mean_logprob =
+          c.score.token_logprobs.empty()
+              ? 0.0
+              : sum / static_cast<double>(c.score.token_logprobs.size());
       r.scores.push_back(std::move(c.score));
     }
     j.score_promise.set_value(std::move(r));

@@ -169,6 +169,9 @@ Handle<ScoreResult> Scheduler::score(ScoreRequest request) {
     }
     cells += static_cast<int32_t>(c.size());
   }
+  if (!request.token_logprobs && request.next_tokens.empty() && st.ok()) {
+    st = invalid_argument("score without token_logprobs needs next_tokens (nothing to return)");
+  }
   for (Token t : request.next_tokens) {
     if (!impl_->model->is_valid(t) && st.ok()) {
       st = invalid_argument("next token " + std::to_string(t) + " is outside the vocabulary");

@@ -199,6 +199,18 @@ TEST(Scheduler, NextTokenLogprobsEqualNaiveComputation) {
     for (size_t j = 0; j < 2; ++j)
       EXPECT_NEAR(res->scores[k].next_logprobs[j], lp[sr.next_tokens[j]], 2e-3) << k << " " << j;
   }
+  // Without the continuations' own log-probabilities: the same next-token ones.
+  ScoreRequest lean = sr;
+  lean.token_logprobs = false;
+  const auto fast = s->score(lean).get();
+  ASSERT_TRUE(fast.ok()) << fast.status().to_string();
+  for (size_t k = 0; k < sr.continuations.size(); ++k) {
+    EXPECT_TRUE(fast->scores[k].token_logprobs.empty());
+    for (size_t j = 0; j < 2; ++j)
+      EXPECT_NEAR(fast->scores[k].next_logprobs[j], res->scores[k].next_logprobs[j], 2e-3);
+  }
+  lean.next_tokens.clear();
+  EXPECT_EQ(s->score(lean).get().status().code(), Code::kInvalidArgument);
   ScoreRequest bad = sr;
   bad.next_tokens = {-5};
   EXPECT_EQ(s->score(bad).get().status().code(), Code::kInvalidArgument);
