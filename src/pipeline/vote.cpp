@@ -96,6 +96,11 @@ Result<std::string> extract(const Extract& x, const std::string& text) {
 }
 
 std::string normalise(const Normalise& n, std::string s) {
+  // An answer written as a JSON string (a sample under a schema like {"enum": [...]}) is its value.
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') {
+    nlohmann::json v = nlohmann::json::parse(s, nullptr, false);
+    if (v.is_string()) s = v.get<std::string>();
+  }
   if (n.whitespace) s = detail::squash_spaces(s);
   if (n.numbers) {
     std::string stripped = s;
