@@ -27,9 +27,9 @@ typedef int32_t v8si __attribute__((vector_size(32)));
 // Cephes' expf polynomial (within 2 ulp of expf); below -87 it flushes to exp(-87) ~ 1.6e-38,
 // which no sum over a row notices.
 __attribute__((always_inline)) inline v8sf exp_nonpositive(v8sf x) {
-  const v8sf lo = x - x - 87.0f;
+  const v8sf lo = v8sf{} - 87.0f;
   x = x < lo ? lo : x;
-  const v8sf shift = x - x + 12582912.0f;           // 1.5 * 2^23
+  const v8sf shift = v8sf{} + 12582912.0f;          // 1.5 * 2^23
   const v8sf t = x * 1.44269504088896341f + shift;  // rounds x / ln 2 to an integer
   const v8si n = (v8si)t - (v8si)shift;
   const v8sf fn = t - shift;
@@ -49,9 +49,16 @@ __attribute__((always_inline)) inline v8sf load8(const float* x) {
   return v;
 }
 
-__attribute__((target_clones("avx2,fma", "default"))) float log_sum_exp_impl(const float* x,
-                                                                             size_t n) {
-  v8sf m = load8(x) - load8(x) - INFINITY;
+// ThreadSanitizer cannot run an ifunc resolver (it runs before the runtime is up), so its builds
+// keep the default clone only.
+#if defined(__SANITIZE_THREAD__)
+#define TROIKA_LSE_CLONES
+#else
+#define TROIKA_LSE_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#endif
+
+TROIKA_LSE_CLONES float log_sum_exp_impl(const float* x, size_t n) {
+  v8sf m = v8sf{} - INFINITY;  // broadcasts (x - x would be NaN for infinite x)
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const v8sf a = load8(x + i);
@@ -62,8 +69,8 @@ __attribute__((target_clones("avx2,fma", "default"))) float log_sum_exp_impl(con
   for (size_t j = i; j < n; ++j) max = std::max(max, x[j]);
   if (!std::isfinite(max)) return max;
   // Eight partial sums keep float rounding error small on long rows.
-  const v8sf vmax = m - m + max;
-  v8sf sums = m - m;
+  const v8sf vmax = v8sf{} + max;
+  v8sf sums = {};
   for (i = 0; i + 8 <= n; i += 8) sums += exp_nonpositive(load8(x + i) - vmax);
   double sum = 0.0;
   for (int k = 0; k < 8; ++k) sum += sums[k];
