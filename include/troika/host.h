@@ -88,7 +88,7 @@ struct ChatRequest {
   // Remote roles only: OpenAI function tools, passed through (local roles answer
   // invalid_argument; the tools pipeline renders the family's own format instead).
   std::vector<engine::ChatTool> tools;
-  std::string tool_choice;  // "" (endpoint default), "auto", "none", "required"
+  std::string tool_choice;  // "" (endpoint default), "auto", "none", "required", or a tool name
 };
 
 struct ChatChoice {

@@ -60,7 +60,11 @@ class RemoteClient : public RoleClient {
           {{"type", "function"},
            {"function", {{"name", t.name}, {"description", t.description}, {"parameters", params}}}});
     }
-    if (!r.tool_choice.empty()) body["tool_choice"] = r.tool_choice;
+    if (r.tool_choice == "auto" || r.tool_choice == "none" || r.tool_choice == "required") {
+      body["tool_choice"] = r.tool_choice;
+    } else if (!r.tool_choice.empty()) {  // one named tool
+      body["tool_choice"] = {{"type", "function"}, {"function", {{"name", r.tool_choice}}}};
+    }
     double timeout = timeout_s_;
     if (r.deadline) {
       const double left =

@@ -139,5 +139,19 @@ TEST(FakeEndpoint, JsonSendsResponseFormatAndVoteReadsLogprobs) {
   EXPECT_TRUE(vo->usage.notes.empty());
 }
 
+TEST(FakeEndpoint, ANamedToolChoiceGoesOutInOpenAIsObjectForm) {
+  FakeEndpoint ep(std::vector<nlohmann::json>{tool_call_answer("get_weather", R"({"city":"Rome"})")});
+  auto client = *host::remote_client(ep.url(), "m", "", 10);
+  pipeline::ToolsRequest r;
+  r.messages = {{"user", "Weather?"}};
+  r.tools = {{"get_weather", "weather", kWeather}};
+  r.tool_choice = "get_weather";
+  auto out = pipeline::tools(*client, r);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->finish, "tool_calls");
+  EXPECT_EQ(ep.bodies.at(0)["tool_choice"],
+            nlohmann::json::parse(R"({"type":"function","function":{"name":"get_weather"}})"));
+}
+
 }  // namespace
 }  // namespace troika

@@ -59,8 +59,12 @@ Result<JsonResult> json(host::RoleClient& role, const JsonRequest& request) {
   }
   if (!request.constrained && !role.is_remote()) {
     // Unconstrained: tell the model the schema, since nothing else will.
-    messages.back().content +=
-        "\n\nAnswer with one JSON value valid against this JSON Schema:\n" + schema_text;
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+      if (it->role != "user") continue;
+      it->content +=
+          "\n\nAnswer with one JSON value valid against this JSON Schema:\n" + schema_text;
+      break;
+    }
   }
   std::string why;
   for (int32_t attempt = 1; attempt <= request.max_attempts; ++attempt) {

@@ -74,8 +74,7 @@ Result<detail::Turn> remote_turn(host::RoleClient& role, const ToolsRequest& r,
                                  const std::string& choice, Usage& usage) {
   host::ChatRequest req = detail::chat_request(messages, r.sampling);
   for (const Tool& t : r.tools) req.tools.push_back({t.name, t.description, t.parameters});
-  req.tool_choice =
-      choice == "auto" || choice == "none" || choice == "required" ? choice : "required";
+  req.tool_choice = choice;
   TROIKA_ASSIGN_OR_RETURN(auto res, detail::chat(role, req, usage));
   detail::Turn turn;
   if (res.choices.empty()) return bad_output("the remote role returned no choice");
