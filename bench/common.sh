@@ -33,3 +33,29 @@ print(json.dumps({"bench": bench, "metric": metric, "value": round(value, 4), "u
                   "ratio": round(value / anchor, 4) if anchor else None, "goal": float(goal)}))
 PY
 }
+
+# llama-server on a loopback port for the anchor side. Set `server_bin` (default: the anchor
+# build's) and `work` (for its log) first; the pid is in $server_pid, the port in $port.
+#   start_server MODEL PARALLEL   returns once /health answers
+port=$((20000 + RANDOM % 20000))
+server_pid=""
+start_server() {
+  "${server_bin:-$anchors/bin/llama-server}" -m "$1" -np "$2" -c 32768 --kv-unified \
+    -t "$threads" --host 127.0.0.1 --port "$port" --no-webui >"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "llama-server did not become healthy" >&2
+  return 1
+}
+stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+
+# field JSON KEY: one value of a JSON line.
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# The run (a JSON line) with the median wall time.
+median_run() {
+  python3 -c 'import json,sys; r=sorted((json.loads(a) for a in sys.argv[1:]), key=lambda d: d["wall_ms"]); print(json.dumps(r[len(r)//2]))' "$@"
+}

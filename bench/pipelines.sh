@@ -16,30 +16,11 @@ cmake --build "$root/build/release" --target troika-bench-pipelines >/dev/null
 driver=$root/build/release/bin/troika-bench-pipelines
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-server_pid=""
 
 model=$bench_models/llama-256x4-f16.gguf
 [ -f "$model" ] || "$troika" mkmodel -q --arch llama --n-embd 256 --n-layer 4 --n-head 4 \
   --n-head-kv 2 --n-ff 768 --type f16 --name bench-llama-256x4 -o "$model"
 
-port=$((20000 + RANDOM % 20000))
-start_server() {
-  "$server_bin" -m "$model" -np 64 -c 32768 --kv-unified -t "$threads" \
-    --host 127.0.0.1 --port "$port" --no-webui >"$work/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; return 1; }
-    sleep 0.2
-  done
-  echo "llama-server did not become healthy" >&2
-  return 1
-}
-stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-median_run() {
-  python3 -c 'import json,sys; r=sorted((json.loads(a) for a in sys.argv[1:]), key=lambda d: d["wall_ms"]); print(json.dumps(r[len(r)//2]))' "$@"
-}
 reps=${TROIKA_BENCH_REPS:-3}
 lines=()
 
@@ -50,7 +31,7 @@ for sc in classify rerank vote; do
   # Alternating sides, each cold (a fresh process; the server restarted: no prompt cache carried).
   for _ in $(seq "$reps"); do
     ours_runs+=("$("$driver" --run "$work/$sc.json" --model "$model" --threads "$threads")")
-    start_server
+    start_server "$model" 64
     theirs_runs+=("$(python3 "$root/bench/clients/llama_server_pipelines.py" "$work/$sc.json" "$port")")
     stop_server
   done

@@ -14,7 +14,6 @@ cmake --build "$root/build/release" --target troika-bench-scheduler >/dev/null
 driver=$root/build/release/bin/troika-bench-scheduler
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-server_pid=""
 
 small=$bench_models/llama-256x4-f16.gguf
 large=$bench_models/llama-1024x8-q8_0.gguf
@@ -23,26 +22,6 @@ large=$bench_models/llama-1024x8-q8_0.gguf
 [ -f "$large" ] || "$troika" mkmodel -q --arch llama --n-embd 1024 --n-layer 8 --n-head 16 \
   --n-head-kv 4 --n-ff 2816 --type q8_0 --name bench-llama-1024x8 -o "$large"
 
-port=$((20000 + RANDOM % 20000))
-start_server() {  # MODEL PARALLEL
-  "$anchors/bin/llama-server" -m "$1" -np "$2" -c 32768 --kv-unified -t "$threads" \
-    --host 127.0.0.1 --port "$port" --no-webui >"$work/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; return 1; }
-    sleep 0.2
-  done
-  echo "llama-server did not become healthy" >&2
-  return 1
-}
-stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
-
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-# The run (a JSON line) with the median wall time.
-median_run() {
-  python3 -c 'import json,sys; r=sorted((json.loads(a) for a in sys.argv[1:]), key=lambda d: d["wall_ms"]); print(json.dumps(r[len(r)//2]))' "$@"
-}
 reps=${TROIKA_BENCH_REPS:-3}
 
 lines=()

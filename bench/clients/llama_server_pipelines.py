@@ -10,21 +10,11 @@ Prints one JSON line: wall time from the first send to the last answer.
 Usage: llama_server_pipelines.py WORKLOAD.json PORT
 """
 import concurrent.futures
-import http.client
 import json
 import sys
 import time
 
-
-def post(port, body):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
-    conn.request("POST", "/completion", json.dumps(body), {"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = json.loads(resp.read())
-    conn.close()
-    if resp.status != 200:
-        raise RuntimeError(f"llama-server answered {resp.status}: {data}")
-    return data
+from llama_server_load import post  # the same /completion client as the scheduler bench
 
 
 def bodies(w):

@@ -1,6 +1,5 @@
 // The troika binary as a user runs it: output shapes and one exit code per error category.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -9,38 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_run.h"
 #include "test_models.h"
 
 namespace troika {
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Runs `troika ARGS` with `input` on stdin.
-CliRun troika(const std::string& args, const std::string& input = "") {
-  const std::string dir = testing::temp_dir();
-  const std::string in = dir + "/stdin.txt", out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-  std::ofstream(in) << input;
-  std::string cmd =
-      testing::bin_dir() + "/troika " + args + " < " + in + " > " + out + " 2> " + err;
-  int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using testing::CliRun;
+using testing::slurp;
+using testing::troika;
 
 TEST(Cli, HelpForEveryCommand) {
   for (std::string c :

@@ -1,13 +1,13 @@
 // The pipeline commands as a user runs them: one input, JSONL batches in order, roles from a
 // troika.toml, tools run from an exec file, and exit codes.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_run.h"
 #include "test_models.h"
 
 namespace troika {
@@ -15,25 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-CliRun troika(const std::string& args) {
-  const std::string dir = testing::temp_dir();
-  const std::string out = dir + "/pipe-out.txt", err = dir + "/pipe-err.txt";
-  const std::string cmd = testing::bin_dir() + "/troika " + args + " > " + out + " 2> " + err;
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using testing::CliRun;
+using testing::troika;
 
 std::string write(const std::string& name, const std::string& text) {
   const std::string path = testing::temp_dir() + "/" + name;

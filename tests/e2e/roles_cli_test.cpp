@@ -1,6 +1,5 @@
 // troika catalog, models, plan and up as a user runs them: output shapes and exit codes.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,30 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_run.h"
 #include "test_models.h"
 
 namespace troika {
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-CliRun troika(const std::string& args) {
-  const std::string dir = testing::temp_dir();
-  const std::string out = dir + "/roles-out.txt", err = dir + "/roles-err.txt";
-  const std::string cmd = testing::bin_dir() + "/troika " + args + " > " + out + " 2> " + err;
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using testing::CliRun;
+using testing::troika;
 
 TEST(RolesCli, CatalogPrintsTheSeedMap) {
   CliRun text = troika("catalog");
