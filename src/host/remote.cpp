@@ -36,10 +36,9 @@ class RemoteClient : public RoleClient {
     for (const auto& m : r.messages) {
       json msg = {{"role", m.role}, {"content", m.content}};
       for (const auto& c : m.tool_calls) {
-        msg["tool_calls"].push_back(
-            {{"id", c.id},
-             {"type", "function"},
-             {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+        msg["tool_calls"].push_back({{"id", c.id},
+                                     {"type", "function"},
+                                     {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
       }
       if (!m.tool_call_id.empty()) msg["tool_call_id"] = m.tool_call_id;
       body["messages"].push_back(std::move(msg));
@@ -55,10 +54,12 @@ class RemoteClient : public RoleClient {
     if (r.logprobs) body["logprobs"] = true;
     for (const auto& t : r.tools) {
       json params = json::parse(t.parameters.empty() ? "{}" : t.parameters, nullptr, false);
-      if (params.is_discarded()) return invalid_argument("tool " + t.name + ": parameters are not JSON");
+      if (params.is_discarded())
+        return invalid_argument("tool " + t.name + ": parameters are not JSON");
       body["tools"].push_back(
           {{"type", "function"},
-           {"function", {{"name", t.name}, {"description", t.description}, {"parameters", params}}}});
+           {"function",
+            {{"name", t.name}, {"description", t.description}, {"parameters", params}}}});
     }
     if (r.tool_choice == "auto" || r.tool_choice == "none" || r.tool_choice == "required") {
       body["tool_choice"] = r.tool_choice;
@@ -104,8 +105,11 @@ class RemoteClient : public RoleClient {
       out.choices.push_back(std::move(choice));
     }
     if (j.contains("usage") && j["usage"].is_object()) {
-      out.prompt_tokens = j["usage"].value("prompt_tokens", 0);
-      out.completion_tokens = j["usage"].value("completion_tokens", 0);
+      const json& u = j["usage"];
+      if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
+        out.prompt_tokens = u["prompt_tokens"].get<int32_t>();
+      if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
+        out.completion_tokens = u["completion_tokens"].get<int32_t>();
     }
     out.ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -121,11 +125,11 @@ class RemoteClient : public RoleClient {
       if (!t.is_object() || !t.contains("function") || !t["function"].is_object()) continue;
       const json& f = t["function"];
       engine::ToolCall call;
-      call.id = t.value("id", "");
-      call.name = f.value("name", "");
+      if (t.contains("id") && t["id"].is_string()) call.id = t["id"].get<std::string>();
+      if (f.contains("name") && f["name"].is_string()) call.name = f["name"].get<std::string>();
       if (f.contains("arguments"))
-        call.arguments = f["arguments"].is_string() ? f["arguments"].get<std::string>()
-                                                    : f["arguments"].dump();
+        call.arguments =
+            f["arguments"].is_string() ? f["arguments"].get<std::string>() : f["arguments"].dump();
       choice.tool_calls.push_back(std::move(call));
     }
   }

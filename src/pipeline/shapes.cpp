@@ -122,6 +122,11 @@ class Fields {
   std::set<std::string> seen_;
 };
 
+// j[key] when it is a string, else "" (nlohmann's value() throws on a type mismatch).
+std::string string_at(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
 Result<json> parse(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return invalid_argument("the request is not JSON");
@@ -135,7 +140,7 @@ std::string content_text(const json& c, const std::string& where, Status& st) {
   if (c.is_array()) {  // [{"type":"text","text":...}]
     std::string out;
     for (const auto& part : c) {
-      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+      if (part.is_object() && string_at(part, "type") == "text" && part.contains("text") &&
           part["text"].is_string()) {
         out += part["text"].get<std::string>();
       } else {
@@ -206,8 +211,8 @@ Result<std::vector<engine::ChatMessage>> messages_from(const json& j, const std:
         if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
           return invalid_argument(at + ".tool_calls: each must be {\"id\",\"function\":{...}}");
         engine::ToolCall call;
-        call.id = c.value("id", "");
-        call.name = c["function"].value("name", "");
+        call.id = string_at(c, "id");
+        call.name = string_at(c["function"], "name");
         const json& a =
             c["function"].contains("arguments") ? c["function"]["arguments"] : json::object();
         call.arguments = a.is_string() ? a.get<std::string>() : a.dump();
@@ -338,8 +343,10 @@ Result<json> run_classify(host::RoleClient& role, const json& j) {
     for (size_t i = 0; i < l.size(); ++i) {
       if (l[i].is_string()) {
         r.labels.push_back({l[i].get<std::string>(), ""});
-      } else if (l[i].is_object() && l[i].contains("name") && l[i]["name"].is_string()) {
-        r.labels.push_back({l[i]["name"].get<std::string>(), l[i].value("description", "")});
+      } else if (l[i].is_object() && l[i].contains("name") && l[i]["name"].is_string() &&
+                 (!l[i].contains("description") || l[i]["description"].is_string())) {
+        r.labels.push_back(
+            {l[i]["name"].get<std::string>(), detail::string_at(l[i], "description")});
       } else {
         return invalid_argument("labels[" + std::to_string(i) +
                                 "]: must be a name or {\"name\", \"description\"}");
@@ -471,23 +478,8 @@ Result<json> run_graph(host::RoleClient& role, const json& j) {
               {"usage", to_json(res.usage)}};
 }
 
-}  // namespace
-
-const std::vector<std::string>& names() {
-  static const std::vector<std::string> kNames = {"json",   "tools", "classify",
-                                                  "rerank", "vote",  "graph"};
-  return kNames;
-}
-
-std::string default_role(std::string_view pipeline) {
-  if (pipeline == "json" || pipeline == "tools") return "fast";
-  if (pipeline == "graph") return "graph";
-  return "tool";
-}
-
-Result<std::string> run(std::string_view pipeline, host::RoleClient& role,
-                        std::string_view request_json, const ToolExecutor& execute) {
-  TROIKA_ASSIGN_OR_RETURN(nlohmann::json j, detail::parse(request_json));
+Result<std::string> run_parsed(std::string_view pipeline, host::RoleClient& role,
+                               const nlohmann::json& j, const ToolExecutor& execute) {
   Result<nlohmann::json> out = invalid_argument("");
   if (pipeline == "json") {
     out = run_json(role, j);
@@ -507,6 +499,33 @@ Result<std::string> run(std::string_view pipeline, host::RoleClient& role,
   }
   if (!out.ok()) return out.status();
   return out->dump();
+}
+
+}  // namespace
+
+const std::vector<std::string>& names() {
+  static const std::vector<std::string> kNames = {"json",   "tools", "classify",
+                                                  "rerank", "vote",  "graph"};
+  return kNames;
+}
+
+std::string default_role(std::string_view pipeline) {
+  if (pipeline == "json" || pipeline == "tools") return "fast";
+  if (pipeline == "graph") return "graph";
+  return "tool";
+}
+
+Result<std::string> run(std::string_view pipeline, host::RoleClient& role,
+                        std::string_view request_json, const ToolExecutor& execute) {
+  TROIKA_ASSIGN_OR_RETURN(nlohmann::json j, detail::parse(request_json));
+  try {
+    return run_parsed(pipeline, role, j, execute);
+  } catch (const nlohmann::json::exception& e) {
+    // The shape checks above are meant to leave none; a request that still trips the JSON
+    // library is named as bad input, not a crash.
+    return invalid_argument(std::string("the request has a field of the wrong type (") + e.what() +
+                            ")");
+  }
 }
 
 }  // namespace troika::pipeline
