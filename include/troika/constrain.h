@@ -77,6 +77,10 @@ class TokenIndex {
   // Errors: invalid_argument when `model` is null.
   static Result<std::shared_ptr<const TokenIndex>> create(
       std::shared_ptr<const engine::Model> model);
+  // The same, built once per model while anyone holds it (every caller then shares one index:
+  // the host's local roles, the pipelines). Thread-safe.
+  static Result<std::shared_ptr<const TokenIndex>> shared(
+      std::shared_ptr<const engine::Model> model);
   // From token texts directly (tests, benchmarks); no tokenizer, so no jump-forward.
   static std::shared_ptr<const TokenIndex> from_pieces(std::vector<std::string> pieces,
                                                        std::vector<engine::Token> eog);

@@ -1,6 +1,8 @@
 #include "token_index.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <numeric>
 
 namespace troika::constrain {
@@ -70,6 +72,20 @@ Result<std::shared_ptr<const TokenIndex>> TokenIndex::create(
   }
   auto index = from_pieces(std::move(pieces), model->info().special.eog);
   const_cast<Impl&>(index->impl()).model = std::move(model);
+  return index;
+}
+
+Result<std::shared_ptr<const TokenIndex>> TokenIndex::shared(
+    std::shared_ptr<const engine::Model> model) {
+  if (!model) return invalid_argument("TokenIndex needs a model");
+  // The index holds its model, so a live entry's key cannot be reused by another model.
+  static std::mutex mu;
+  static std::map<const engine::Model*, std::weak_ptr<const TokenIndex>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  std::weak_ptr<const TokenIndex>& slot = cache[model.get()];
+  if (auto live = slot.lock()) return live;
+  TROIKA_ASSIGN_OR_RETURN(std::shared_ptr<const TokenIndex> index, create(std::move(model)));
+  slot = index;
   return index;
 }
 

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 
 #include "base/ascii.h"
 #include "troika/constrain.h"
@@ -73,29 +72,20 @@ class LocalClient : public RoleClient {
   }
 
  private:
-  // A JSON Schema as a token constraint over this model's vocabulary (the vocabulary index is
-  // built on first use and shared by later requests).
+  // A JSON Schema as a token constraint over this model's vocabulary (the index is built once
+  // per model and shared).
   Result<std::unique_ptr<schedule::Constraint>> schema_constraint(const std::string& schema) {
     auto compiled = constrain::Schema::compile(schema);
     if (!compiled.ok()) {
       return Status(compiled.status().code(), "json_schema: " + compiled.status().message());
     }
-    std::shared_ptr<const constrain::TokenIndex> index;
-    {
-      std::lock_guard<std::mutex> lock(index_mu_);
-      if (!index_) {
-        TROIKA_ASSIGN_OR_RETURN(index_, constrain::TokenIndex::create(sched_->shared_model()));
-      }
-      index = index_;
-    }
+    TROIKA_ASSIGN_OR_RETURN(auto index, constrain::TokenIndex::shared(sched_->shared_model()));
     TROIKA_ASSIGN_OR_RETURN(auto c, constrain::json_constraint(*compiled, index));
     return std::unique_ptr<schedule::Constraint>(std::move(c));
   }
 
   std::shared_ptr<schedule::Scheduler> sched_;
   std::string path_;
-  std::mutex index_mu_;
-  std::shared_ptr<const constrain::TokenIndex> index_;
 };
 
 }  // namespace
@@ -109,8 +99,7 @@ namespace {
 
 bool looks_like_path(const std::string& m) {
   std::error_code ec;
-  return m.ends_with(".gguf") || m.starts_with("/") || m.starts_with("./") ||
-         fs::exists(m, ec);
+  return m.ends_with(".gguf") || m.starts_with("/") || m.starts_with("./") || fs::exists(m, ec);
 }
 
 // MemAvailable from /proc/meminfo; 0 (not checked) when it cannot be read.
@@ -374,9 +363,8 @@ Result<std::unique_ptr<Host>> Host::up(const HostConfig& config, const catalog::
   for (const RoleConfig& rc : config.roles)
     if (!rc.remote.empty()) TROIKA_RETURN_IF_ERROR(impl->connect(rc, opt));
   if (opt.smoke) TROIKA_RETURN_IF_ERROR(impl->smoke(opt));
-  std::stable_sort(
-      impl->status.begin(), impl->status.end(),
-      [](const RoleStatus& a, const RoleStatus& b) {
+  std::stable_sort(impl->status.begin(), impl->status.end(),
+                   [](const RoleStatus& a, const RoleStatus& b) {
                      return catalog::role_rank(a.role) < catalog::role_rank(b.role);
                    });
   return std::unique_ptr<Host>(new Host(std::move(impl)));

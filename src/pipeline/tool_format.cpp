@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "pipeline/common.h"
@@ -154,18 +153,6 @@ std::string call_id(int32_t n) {
   return buf;
 }
 
-Result<std::shared_ptr<const constrain::TokenIndex>> token_index(
-    std::shared_ptr<const engine::Model> model) {
-  static std::mutex mu;
-  static std::map<const engine::Model*, std::weak_ptr<const constrain::TokenIndex>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto& slot = cache[model.get()];
-  if (auto live = slot.lock()) return live;
-  TROIKA_ASSIGN_OR_RETURN(auto index, constrain::TokenIndex::create(model));
-  slot = index;
-  return index;
-}
-
 Result<schedule::Sample> generate(schedule::Scheduler& sched, std::vector<engine::Token> prompt,
                                   const Sampling& sampling, const std::string& schema,
                                   Usage& usage) {
@@ -177,7 +164,7 @@ Result<schedule::Sample> generate(schedule::Scheduler& sched, std::vector<engine
   q.max_tokens = sampling.max_tokens;
   if (!schema.empty()) {
     TROIKA_ASSIGN_OR_RETURN(auto compiled, constrain::Schema::compile(schema));
-    TROIKA_ASSIGN_OR_RETURN(auto index, token_index(sched.shared_model()));
+    TROIKA_ASSIGN_OR_RETURN(auto index, constrain::TokenIndex::shared(sched.shared_model()));
     TROIKA_ASSIGN_OR_RETURN(q.constraint, constrain::json_constraint(compiled, index));
   }
   TROIKA_ASSIGN_OR_RETURN(auto c, sched.submit(std::move(q)).get());

@@ -24,10 +24,6 @@ std::string resolve_format(const std::string& requested, const engine::Model& mo
 // A call id as Mistral v0.3 requires: 9 alphanumeric characters ("call00001").
 std::string call_id(int32_t n);
 
-// The shared vocabulary index of a model (built once while anyone holds it).
-Result<std::shared_ptr<const constrain::TokenIndex>> token_index(
-    std::shared_ptr<const engine::Model> model);
-
 // One turn on a local scheduler. `choice` is "auto", "none", "required" or a tool name.
 Result<Turn> local_turn(schedule::Scheduler& sched, const ToolsRequest& request,
                         const std::string& format, const std::vector<engine::ChatMessage>& messages,
