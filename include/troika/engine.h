@@ -228,6 +228,35 @@ class Context {
   std::unique_ptr<Impl> impl_;
 };
 
+// Pooled, L2-normalised embeddings of texts: one context with embeddings on, owned by the
+// embedder. Decoder models (no pooling of their own) are mean-pooled over the text's tokens;
+// encoders (BERT-class) use the pooling their GGUF names. Thread-safe: calls are serialised.
+struct EmbedderOptions {
+  int32_t n_ctx = 2048;     // longest text in tokens (and the most tokens one decode carries)
+  int32_t n_seq_max = 16;   // texts packed into one decode
+  int32_t n_threads = 0;    // 0 = all hardware threads
+  bool normalize = true;    // scale each vector to unit length
+};
+
+class Embedder {
+ public:
+  // Errors: invalid_argument (options), resource_exhausted (the context does not fit).
+  static Result<std::unique_ptr<Embedder>> create(std::shared_ptr<const Model> model,
+                                                  const EmbedderOptions& options = {});
+  ~Embedder();
+  int32_t dim() const;
+  // One vector per text, in order; `n_tokens` (optional) receives the tokens read. Errors:
+  // invalid_argument (an empty text, or one longer than n_ctx tokens, naming its index).
+  Result<std::vector<std::vector<float>>> embed(const std::vector<std::string>& texts,
+                                                int64_t* n_tokens = nullptr);
+
+  struct Impl;
+
+ private:
+  explicit Embedder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 // Re-quantizes a GGUF file with one of llama.cpp's mixes ("q4_k_m", "q5_k_m", "q6_k", ...:
 // quantize_mixes() lists them), which choose a type per tensor. Writes `out` (llama.cpp writes
 // it in place; callers wanting atomicity pass a temporary name). Errors: invalid_argument
