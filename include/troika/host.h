@@ -17,6 +17,7 @@
 // of threads at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -89,6 +90,12 @@ struct ChatRequest {
   // invalid_argument; the tools pipeline renders the family's own format instead).
   std::vector<engine::ChatTool> tools;
   std::string tool_choice;  // "" (endpoint default), "auto", "none", "required", or a tool name
+  // Local roles: turning it true cancels the generation (chat() then answers cancelled); remote
+  // roles ignore it (the HTTP call runs to its timeout).
+  std::shared_ptr<const std::atomic<bool>> cancel;
+  // Local roles: the scheduler's reproducible mode (schedule::Request::reproducible); the same
+  // request and seed give the same text whatever else runs. Remote roles ignore it.
+  bool reproducible = false;
 };
 
 struct ChatChoice {

@@ -21,9 +21,13 @@
 // many may run on one role at once (the scheduler batches them).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +47,32 @@ struct Usage {
   int32_t completion_tokens = 0;
   double ms = 0;                   // wall time of the whole pipeline call
   std::vector<std::string> notes;  // fallbacks taken ("remote role: ...")
+};
+
+// How the model calls of a pipeline run: one deadline and one cancel switch for all of them
+// (a call that outlives the deadline fails with deadline_exceeded; a cancelled one with
+// cancelled), and the scheduler's reproducible mode for the generations (the same request and
+// seed give the same output whatever else runs; see schedule::Request::reproducible).
+struct Control {
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::shared_ptr<const std::atomic<bool>> cancel;
+  bool reproducible = false;
+};
+
+// Applies `control` to every model call the pipeline functions make on this thread (and on the
+// threads they start for it) while it lives. Scopes nest; the innermost wins.
+class ScopedControl {
+ public:
+  explicit ScopedControl(Control control);
+  ~ScopedControl();
+  ScopedControl(const ScopedControl&) = delete;
+  ScopedControl& operator=(const ScopedControl&) = delete;
+  // The control in force on this thread (a default one outside any scope).
+  static const Control& current();
+
+ private:
+  Control control_;
+  const Control* outer_;
 };
 
 // Sampling of the generative pipelines.
@@ -329,7 +359,9 @@ std::string default_role(std::string_view pipeline);
 // Runs a pipeline on one JSON request object (docs/pipelines/<name>.md) and returns its JSON
 // response object; `execute` serves the tools pipeline. Errors: invalid_argument naming the field
 // at fault (unknown fields are errors, not ignored), not_found (no such pipeline).
+// A request's "reproducible": true field sets Control::reproducible for it.
 Result<std::string> run(std::string_view pipeline, host::RoleClient& role,
-                        std::string_view request_json, const ToolExecutor& execute = {});
+                        std::string_view request_json, const ToolExecutor& execute = {},
+                        const Control& control = {});
 
 }  // namespace troika::pipeline

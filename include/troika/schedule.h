@@ -170,9 +170,23 @@ class Handle {
   bool ready() const {
     return result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   }
+  // Waits at most `d` for the result; true when it is ready.
+  bool wait_for(std::chrono::milliseconds d) const {
+    return result_.wait_for(d) == std::future_status::ready;
+  }
   // Asks the scheduler to stop the request; get() then returns cancelled (soon, not at once).
   void cancel() const {
     if (cancel_) cancel_->store(true);
+  }
+  // get(), cancelling the request as soon as `*cancel` turns true (polled every few ms); a null
+  // switch is a plain get().
+  Result<T> get(const std::atomic<bool>* cancel) const {
+    if (cancel) {
+      while (!wait_for(std::chrono::milliseconds(5))) {
+        if (cancel->load()) this->cancel();
+      }
+    }
+    return get();
   }
 
  private:

@@ -52,8 +52,10 @@ class LocalClient : public RoleClient {
     q.stop = r.stop;
     q.n = r.n;
     q.deadline = r.deadline;
+    q.reproducible = r.reproducible;
     const auto t0 = Clock::now();
-    TROIKA_ASSIGN_OR_RETURN(schedule::Completion c, sched_->submit(std::move(q)).get());
+    TROIKA_ASSIGN_OR_RETURN(schedule::Completion c,
+                            sched_->submit(std::move(q)).get(r.cancel.get()));
     ChatResult out;
     out.prompt_tokens = c.n_prompt;
     out.cached_tokens = c.n_prompt_cached;

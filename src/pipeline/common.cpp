@@ -3,6 +3,23 @@
 #include <algorithm>
 #include <cmath>
 
+namespace troika::pipeline {
+
+namespace {
+thread_local const Control* tl_control = nullptr;
+}  // namespace
+
+ScopedControl::ScopedControl(Control control) : control_(std::move(control)), outer_(tl_control) {
+  tl_control = &control_;
+}
+ScopedControl::~ScopedControl() { tl_control = outer_; }
+const Control& ScopedControl::current() {
+  static const Control kNone;
+  return tl_control ? *tl_control : kNone;
+}
+
+}  // namespace troika::pipeline
+
 namespace troika::pipeline::detail {
 
 Result<std::vector<engine::ChatMessage>> messages_of(const Prompt& p) {
@@ -47,6 +64,10 @@ host::ChatRequest chat_request(std::vector<engine::ChatMessage> messages, const 
   r.temperature = s.temperature;
   r.top_p = s.top_p;
   r.seed = s.seed;
+  const Control& c = ScopedControl::current();
+  r.deadline = c.deadline;
+  r.cancel = c.cancel;
+  r.reproducible = c.reproducible;
   return r;
 }
 
@@ -77,7 +98,7 @@ Result<schedule::ScoreResult> score(schedule::Scheduler& sched, schedule::ScoreR
     part.prefix = request.prefix;
     part.next_tokens = request.next_tokens;
     part.token_logprobs = request.token_logprobs;
-    part.deadline = request.deadline;
+    part.deadline = request.deadline ? request.deadline : ScopedControl::current().deadline;
     part.priority = request.priority;
     for (size_t k = i; k < std::min(n, i + group); ++k) {
       usage.prompt_tokens += static_cast<int32_t>(request.continuations[k].size());
@@ -86,7 +107,7 @@ Result<schedule::ScoreResult> score(schedule::Scheduler& sched, schedule::ScoreR
     handles.push_back(sched.score(std::move(part)));
   }
   for (auto& h : handles) {
-    TROIKA_ASSIGN_OR_RETURN(schedule::ScoreResult r, h.get());
+    TROIKA_ASSIGN_OR_RETURN(schedule::ScoreResult r, h.get(ScopedControl::current().cancel.get()));
     usage.calls += 1;
     usage.cached_tokens += r.n_prefix_cached;
     usage.prompt_tokens += static_cast<int32_t>(request.prefix.size());

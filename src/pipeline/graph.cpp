@@ -291,8 +291,10 @@ Result<GraphResult> graph(host::RoleClient& role, const GraphRequest& request) {
     jr.input.messages = messages_for(request, chunk, schema);
     jr.schema = schema.dump();
     jr.sampling = request.sampling;
-    runs.push_back(
-        std::async(std::launch::async, [&role, jr] { return pipeline::json(role, jr); }));
+    runs.push_back(std::async(std::launch::async, [&role, jr, control = ScopedControl::current()] {
+      ScopedControl scope(control);
+      return pipeline::json(role, jr);
+    }));
   }
   Merger merger;
   std::vector<Result<JsonResult>> results;

@@ -516,8 +516,18 @@ std::string default_role(std::string_view pipeline) {
 }
 
 Result<std::string> run(std::string_view pipeline, host::RoleClient& role,
-                        std::string_view request_json, const ToolExecutor& execute) {
+                        std::string_view request_json, const ToolExecutor& execute,
+                        const Control& control) {
   TROIKA_ASSIGN_OR_RETURN(nlohmann::json j, detail::parse(request_json));
+  Control c = control;
+  if (j.is_object() && j.contains("reproducible")) {
+    if (!j["reproducible"].is_boolean()) {
+      return invalid_argument("reproducible: must be true or false");
+    }
+    c.reproducible = c.reproducible || j["reproducible"].get<bool>();
+    j.erase("reproducible");
+  }
+  ScopedControl scope(std::move(c));
   try {
     return run_parsed(pipeline, role, j, execute);
   } catch (const nlohmann::json::exception& e) {

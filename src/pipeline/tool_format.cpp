@@ -162,12 +162,15 @@ Result<schedule::Sample> generate(schedule::Scheduler& sched, std::vector<engine
   q.sampling.top_p = sampling.top_p;
   q.sampling.seed = sampling.seed;
   q.max_tokens = sampling.max_tokens;
+  const Control& control = ScopedControl::current();
+  q.deadline = control.deadline;
+  q.reproducible = control.reproducible;
   if (!schema.empty()) {
     TROIKA_ASSIGN_OR_RETURN(auto compiled, constrain::Schema::compile(schema));
     TROIKA_ASSIGN_OR_RETURN(auto index, constrain::TokenIndex::shared(sched.shared_model()));
     TROIKA_ASSIGN_OR_RETURN(q.constraint, constrain::json_constraint(compiled, index));
   }
-  TROIKA_ASSIGN_OR_RETURN(auto c, sched.submit(std::move(q)).get());
+  TROIKA_ASSIGN_OR_RETURN(auto c, sched.submit(std::move(q)).get(control.cancel.get()));
   usage.calls += 1;
   usage.prompt_tokens += c.n_prompt;
   usage.cached_tokens += c.n_prompt_cached;
