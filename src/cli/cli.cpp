@@ -27,6 +27,7 @@ int run(int argc, char** argv) {
   add_plan_command(app, &exit_code);
   add_up_command(app, &exit_code);
   add_pipeline_commands(app, &exit_code);
+  add_serve_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

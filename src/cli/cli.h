@@ -36,6 +36,7 @@ void add_plan_command(CLI::App& app, int* exit_code);        // plan
 void add_up_command(CLI::App& app, int* exit_code);          // up
 
 void add_pipeline_commands(CLI::App& app, int* exit_code);  // tools, classify, rerank, vote, graph
+void add_serve_commands(CLI::App& app, int* exit_code);     // serve, run
 
 // The host configuration: the troika.toml at `config`, else the catalog's roles bound to the
 // models discovered in `dirs` (the default folders when empty).
