@@ -34,6 +34,18 @@ print(json.dumps({"bench": bench, "metric": metric, "value": round(value, 4), "u
 PY
 }
 
+# wait_healthy PID LOG NAME: returns once http://127.0.0.1:$port/health answers; fails (printing
+# the log) when the process dies or two minutes pass.
+wait_healthy() {
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
+    kill -0 "$1" 2>/dev/null || { cat "$2" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "$3 did not become healthy" >&2
+  return 1
+}
+
 # llama-server on a loopback port for the anchor side. Set `server_bin` (default: the anchor
 # build's) and `work` (for its log) first; the pid is in $server_pid, the port in $port.
 #   start_server MODEL PARALLEL   returns once /health answers
@@ -43,13 +55,7 @@ start_server() {
   "${server_bin:-$anchors/bin/llama-server}" -m "$1" -np "$2" -c 32768 --kv-unified \
     -t "$threads" --host 127.0.0.1 --port "$port" --no-webui >"$work/server.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; return 1; }
-    sleep 0.2
-  done
-  echo "llama-server did not become healthy" >&2
-  return 1
+  wait_healthy "$server_pid" "$work/server.log" llama-server
 }
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 
