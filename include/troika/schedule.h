@@ -13,7 +13,8 @@
 //
 // Memory: a request is admitted when its worst case (prompt + n * max_tokens cells) fits beside
 // the running ones, evicting cached prefixes first; otherwise it waits. A request that can never
-// fit fails at once with resource_exhausted. KV exhaustion never crashes the process.
+// fit fails at once with invalid_argument (the request is too large: retrying cannot help; a
+// server answers 400, not 429). KV exhaustion never crashes the process.
 //
 // Determinism: see Request::reproducible. Callbacks run on the step thread: keep them short,
 // and do not block on another request's result inside them.

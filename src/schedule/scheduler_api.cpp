@@ -89,7 +89,7 @@ Status Scheduler::Impl::enqueue(std::shared_ptr<Job> job) {
     }
   }
   if (job->cells > n_ctx) {
-    return resource_exhausted("the request needs up to " + std::to_string(job->cells) +
+    return invalid_argument("the request needs up to " + std::to_string(job->cells) +
                               " KV cells (prompt + n x max_tokens) but the scheduler has " +
                               std::to_string(n_ctx) + "; shorten it or raise n_ctx");
   }

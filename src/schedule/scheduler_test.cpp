@@ -218,12 +218,12 @@ TEST(Scheduler, NextTokenLogprobsEqualNaiveComputation) {
 
 TEST(Scheduler, KvExhaustionWaitsOrFailsButNeverCrashes) {
   auto s = make({.n_ctx = 512, .n_seq_max = 8, .prefix_cache_tokens = 0});
-  // Can never fit: fails at once.
+  // Can never fit: fails at once, as a request error (retrying cannot help).
   Request huge = request("too big", 600, 1);
   const auto huge_handle = s->submit(std::move(huge));
   const auto& r = huge_handle.get();
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
   // Each fits alone, not all together: they queue and all finish.
   std::vector<Handle<Completion>> hs;
   for (int i = 0; i < 4; ++i)

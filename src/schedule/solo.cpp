@@ -78,7 +78,7 @@ void SoloRunner::run(Job& j) {
   }
   const int32_t n_prompt = static_cast<int32_t>(j.prompt.size());
   if (n_prompt + j.req.max_tokens > ctx_->n_ctx()) {
-    j.fail(resource_exhausted("a reproducible request needs " +
+    j.fail(invalid_argument("a reproducible request needs " +
                               std::to_string(n_prompt + j.req.max_tokens) +
                               " KV cells; the reproducible context has " +
                               std::to_string(ctx_->n_ctx()) + " (raise reproducible_n_ctx)"));
