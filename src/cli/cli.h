@@ -1,8 +1,8 @@
 // The troika command line: subcommands over the library, one exit code per error category.
 #pragma once
 
+#include <memory>
 #include <string>
-
 #include <vector>
 
 #include "troika/catalog.h"
@@ -29,19 +29,32 @@ void add_model_commands(CLI::App& app, int* exit_code);     // info, tokenize
 void add_generate_commands(CLI::App& app, int* exit_code);  // generate, chat
 void add_mkmodel_command(CLI::App& app, int* exit_code);    // mkmodel
 void add_score_command(CLI::App& app, int* exit_code);      // score
-void add_constrain_commands(CLI::App& app, int* exit_code);  // json, validate, repair, constrain-bench
-void add_convert_commands(CLI::App& app, int* exit_code);    // convert, logits
-void add_catalog_commands(CLI::App& app, int* exit_code);    // catalog, models
-void add_plan_command(CLI::App& app, int* exit_code);        // plan
-void add_up_command(CLI::App& app, int* exit_code);          // up
+void add_constrain_commands(CLI::App& app,
+                            int* exit_code);  // json, validate, repair, constrain-bench
+void add_convert_commands(CLI::App& app, int* exit_code);  // convert, logits
+void add_catalog_commands(CLI::App& app, int* exit_code);  // catalog, models
+void add_plan_command(CLI::App& app, int* exit_code);      // plan
+void add_up_command(CLI::App& app, int* exit_code);        // up
 
 void add_pipeline_commands(CLI::App& app, int* exit_code);  // tools, classify, rerank, vote, graph
 void add_serve_commands(CLI::App& app, int* exit_code);     // serve, run
 
 // The host configuration: the troika.toml at `config`, else the catalog's roles bound to the
 // models discovered in `dirs` (the default folders when empty).
-Result<host::HostConfig> host_config(const std::string& config, const std::vector<std::string>& dirs,
+Result<host::HostConfig> host_config(const std::string& config,
+                                     const std::vector<std::string>& dirs,
                                      const catalog::Catalog& catalog);
+
+// The flags that bring the roles up (up, serve, run).
+struct HostFlags {
+  std::string config, catalog_path;
+  std::vector<std::string> dirs;
+  int threads = 0;
+  bool no_smoke = false, quiet = false;
+  void add_to(CLI::App* cmd);
+  // The catalog, the config (or discovery), Host::up with progress on stderr unless quiet.
+  Result<std::unique_ptr<host::Host>> up() const;
+};
 
 // The embedded catalog, or the one at `path` when it is not empty.
 Result<catalog::Catalog> load_catalog(const std::string& path);

@@ -15,24 +15,13 @@ namespace troika::cli {
 
 namespace {
 
-struct HostFlags {
-  std::string config, catalog_path;
-  std::vector<std::string> dirs;
-  int threads = 0;
-  bool no_smoke = false;
-  bool quiet = false;
+// The API's limits (serve, run).
+struct ApiFlags {
   int32_t queue = 64, max_tokens_cap = 4096, n_cap = 16;
   double timeout_s = 600;
   std::string exec;
 
   void add_to(CLI::App* cmd) {
-    cmd->add_option("-c,--config", config,
-                    "troika.toml (default: the catalog's roles bound to the GGUF models found)");
-    cmd->add_option("--dir", dirs, "models folder to search without a config (repeatable)");
-    cmd->add_option("--catalog", catalog_path, "catalog TOML instead of the embedded one");
-    cmd->add_option("-t,--threads", threads, "CPU threads per model (0 = all)");
-    cmd->add_flag("--no-smoke", no_smoke, "skip the one-line generation per role at start");
-    cmd->add_flag("-q,--quiet", quiet, "no progress lines on stderr");
     cmd->add_option("--queue", queue, "requests admitted per model before 429")
         ->capture_default_str();
     cmd->add_option("--max-tokens-cap", max_tokens_cap, "largest max_tokens accepted")
@@ -43,20 +32,6 @@ struct HostFlags {
     cmd->add_option("--exec", exec,
                     "tools exec file: commands that run the tools pipeline's calls "
                     "(docs/pipelines/tools.md); without it calls come back to the client");
-  }
-
-  Result<std::unique_ptr<host::Host>> up() const {
-    TROIKA_ASSIGN_OR_RETURN(catalog::Catalog cat, load_catalog(catalog_path));
-    TROIKA_ASSIGN_OR_RETURN(host::HostConfig config, host_config(this->config, dirs, cat));
-    host::UpOptions uo;
-    uo.smoke = !no_smoke;
-    uo.n_threads = threads;
-    if (!quiet) {
-      uo.on_progress = [](const std::string& s) {
-        std::fprintf(stderr, "troika: %s\n", s.c_str());
-      };
-    }
-    return host::Host::up(config, cat, uo);
   }
 
   Result<server::ApiOptions> api_options() const {
@@ -133,6 +108,7 @@ std::string clock_text(double s) {
 
 struct ServeFlags {
   HostFlags host;
+  ApiFlags api;
   std::string bind = "127.0.0.1";
   int port = 8080;
   std::string api_key_env;
@@ -142,6 +118,7 @@ struct ServeFlags {
 
 struct RunFlags {
   HostFlags host;
+  ApiFlags api;
   std::string pipeline, in, out, journal, deadline;
   int32_t concurrency = 8;
   bool reproducible = false;
@@ -160,7 +137,7 @@ int serve(const ServeFlags& f) {
     }
     so.api_key = key;
   }
-  auto api = f.host.api_options();
+  auto api = f.api.api_options();
   if (!api.ok()) return report(api.status());
   so.api = std::move(*api);
   const sigset_t signals = block_stop_signals();
@@ -193,7 +170,7 @@ int run_job(const RunFlags& f) {
     jo.deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(*d * 1000));
   }
-  auto api_opts = f.host.api_options();
+  auto api_opts = f.api.api_options();
   if (!api_opts.ok()) return report(api_opts.status());
   // The job's own lines must never be refused by the queue.
   api_opts->queue_per_model = std::max(api_opts->queue_per_model, f.concurrency);
@@ -262,6 +239,7 @@ void add_serve_commands(CLI::App& app, int* exit_code) {
       "pipelines, metrics); docs/server.md");
   auto sf = std::make_shared<ServeFlags>();
   sf->host.add_to(cmd);
+  sf->api.add_to(cmd);
   cmd->add_option("--host", sf->bind, "address to bind (loopback by default)")
       ->capture_default_str();
   cmd->add_option("--port", sf->port, "port (0 = any free one)")->capture_default_str();
@@ -293,6 +271,7 @@ void add_serve_commands(CLI::App& app, int* exit_code) {
   run->add_flag("--reproducible", rf->reproducible,
                 "generate in the scheduler's reproducible mode (same seeds, same output)");
   rf->host.add_to(run);
+  rf->api.add_to(run);
   run->callback([=] { *exit_code = run_job(*rf); });
 }
 

@@ -20,10 +20,8 @@ std::string clip(const std::string& s, size_t n) {
 }
 
 struct UpFlags {
-  std::string config, catalog_path;
-  std::vector<std::string> dirs;
-  bool no_smoke = false, as_json = false, quiet = false;
-  int threads = 0;
+  HostFlags host;
+  bool as_json = false;
 };
 
 }  // namespace
@@ -74,40 +72,38 @@ void print_roles(const host::Host& h) {
 
 }  // namespace
 
+void HostFlags::add_to(CLI::App* cmd) {
+  cmd->add_option("-c,--config", config,
+                  "troika.toml (default: the catalog's roles bound to the GGUF models found)");
+  cmd->add_option("--dir", dirs, "models folder to search without a config (repeatable)");
+  cmd->add_option("--catalog", catalog_path, "catalog TOML instead of the embedded one");
+  cmd->add_option("-t,--threads", threads, "threads per model (0 = all)");
+  cmd->add_flag("--no-smoke", no_smoke, "skip the one-line generation per role");
+  cmd->add_flag("-q,--quiet", quiet, "no progress lines on stderr");
+}
+
+Result<std::unique_ptr<host::Host>> HostFlags::up() const {
+  TROIKA_ASSIGN_OR_RETURN(catalog::Catalog cat, load_catalog(catalog_path));
+  TROIKA_ASSIGN_OR_RETURN(host::HostConfig cfg, host_config(config, dirs, cat));
+  host::UpOptions opt;
+  opt.smoke = !no_smoke;
+  opt.n_threads = threads;
+  if (!quiet) {
+    opt.on_progress = [](const std::string& s) { std::fprintf(stderr, "troika: %s\n", s.c_str()); };
+  }
+  return host::Host::up(cfg, cat, opt);
+}
+
 void add_up_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "up",
       "Bring every role up and check it: the config against the memory plan (before loading), "
       "each model loaded once, remote roles reached, one short generation per role");
   auto f = std::make_shared<UpFlags>();
-  cmd->add_option("-c,--config", f->config,
-                  "troika.toml (default: the catalog's roles bound to the GGUF models found)");
-  cmd->add_option("--dir", f->dirs, "models folder to search without a config (repeatable)");
-  cmd->add_option("--catalog", f->catalog_path, "catalog TOML instead of the embedded one");
-  cmd->add_option("-t,--threads", f->threads, "threads per model (0 = all)");
-  cmd->add_flag("--no-smoke", f->no_smoke, "skip the one-line generation per role");
+  f->host.add_to(cmd);
   cmd->add_flag("--json", f->as_json, "print the role table as JSON");
-  cmd->add_flag("-q,--quiet", f->quiet, "no progress lines on stderr");
   cmd->callback([=] {
-    auto cat = load_catalog(f->catalog_path);
-    if (!cat.ok()) {
-      *exit_code = report(cat.status());
-      return;
-    }
-    auto config = host_config(f->config, f->dirs, *cat);
-    if (!config.ok()) {
-      *exit_code = report(config.status());
-      return;
-    }
-    host::UpOptions opt;
-    opt.smoke = !f->no_smoke;
-    opt.n_threads = f->threads;
-    if (!f->quiet) {
-      opt.on_progress = [](const std::string& s) {
-        std::fprintf(stderr, "troika: %s\n", s.c_str());
-      };
-    }
-    auto h = host::Host::up(*config, *cat, opt);
+    auto h = f->host.up();
     if (!h.ok()) {
       *exit_code = report(h.status());
       return;

@@ -270,6 +270,8 @@ Reply models_reply(Api::Impl& api) {
                     {"n_ctx", r.n_ctx}});
   }
   for (const auto& [id, roles] : by_model) {
+    // A model file named like a role ("brain.gguf") is listed once, as the role.
+    if (api.host.role(id)) continue;
     data.push_back({{"id", id},
                     {"object", "model"},
                     {"created", created},
@@ -479,15 +481,21 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
     p.call = std::make_unique<detail::Metered>(std::move(p.call), api.metrics, path);
     return p;
   };
+  const auto& pipelines = pipeline::names();
+  const bool is_pipeline =
+      path.rfind("/v1/pipelines/", 0) == 0 &&
+      std::find(pipelines.begin(), pipelines.end(), path.substr(14)) != pipelines.end();
+  const bool is_post_route =
+      is_pipeline || std::find(kPostRoutes.begin(), kPostRoutes.end(), path) != kPostRoutes.end();
   auto fail = [&](const Status& s) {
     Prepared p;
     p.error = error_reply(s);
-    api.metrics.request(path, p.error.status, 0);
+    // Unknown paths share one label, so that a scan cannot grow the metrics without bound.
+    const bool known =
+        is_post_route || path == "/health" || path == "/v1/models" || path == "/metrics";
+    api.metrics.request(known ? path : "other", p.error.status, 0);
     return p;
   };
-  const bool is_pipeline = path.rfind("/v1/pipelines/", 0) == 0;
-  const bool is_post_route =
-      is_pipeline || std::find(kPostRoutes.begin(), kPostRoutes.end(), path) != kPostRoutes.end();
   if (method == "GET") {
     if (path == "/health") {
       json roles = json::array();
@@ -511,6 +519,10 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
       p.error.status = 405;
       return p;
     }
+    if (path.rfind("/v1/pipelines/", 0) == 0) {
+      return fail(not_found("no pipeline '" + path.substr(14) +
+                            "' (json, tools, classify, rerank, vote, graph)"));
+    }
     return fail(not_found("no route " + std::string(method) + " " + path +
                           " (docs/server.md lists the endpoints)"));
   }
@@ -523,11 +535,6 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
   std::string pipeline_name;
   if (is_pipeline) {
     pipeline_name = path.substr(14);
-    const auto& names = pipeline::names();
-    if (std::find(names.begin(), names.end(), pipeline_name) == names.end()) {
-      return fail(not_found("no pipeline '" + pipeline_name +
-                            "' (json, tools, classify, rerank, vote, graph)"));
-    }
     fallback = {pipeline::default_role(pipeline_name)};
   } else if (path == "/v1/rerank") {
     fallback = {"tool"};

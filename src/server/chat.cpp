@@ -31,6 +31,7 @@ struct GenSpec {
   std::string tool_choice = "auto";
   bool parallel_tool_calls = true;
   bool reproducible = false;
+  bool ignore_eos = false;  // llama-server's extension: generate exactly max_tokens
 };
 
 Status read_stop(const json& b, std::vector<std::string>& out) {
@@ -249,6 +250,10 @@ Result<GenSpec> read_spec(const json& b, bool chat, const ApiOptions& o) {
     TROIKA_RETURN_IF_ERROR(read_bool(b["stream_options"], "include_usage", g.include_usage));
   }
   TROIKA_RETURN_IF_ERROR(read_bool(b, "reproducible", g.reproducible));
+  TROIKA_RETURN_IF_ERROR(read_bool(b, "ignore_eos", g.ignore_eos));
+  if (g.ignore_eos && !g.schema.empty()) {
+    return invalid_argument("ignore_eos: not with a response_format (the value must end)");
+  }
   if (b.contains("logit_bias") && b["logit_bias"].is_object() && !b["logit_bias"].empty()) {
     return invalid_argument("logit_bias: not served");
   }
@@ -440,6 +445,7 @@ class GenCall : public Api::Call {
       q.top_logprobs = spec_.top_logprobs;
       q.deadline = control.deadline;
       q.reproducible = control.reproducible || spec_.reproducible;
+      q.ignore_eos = spec_.ignore_eos;
       if (schema_) {
         TROIKA_ASSIGN_OR_RETURN(q.constraint, constrain::json_constraint(schema_, index_));
       }

@@ -144,7 +144,8 @@ TEST(RunCli, KilledJobResumesToTheSameOutput) {
     std::ofstream f(in);
     const json schema = {{"type", "object"},
                          {"properties", {{"word", {{"type", "string"}, {"maxLength", 24}}}}},
-                         {"required", {"word"}}};
+                         {"required", {"word"}},
+                         {"additionalProperties", false}};
     for (int i = 0; i < 40; ++i) {
       if (i == 7) f << "{not json\n";  // a malformed line: an error record, not a stopped job
       if (i == 9) f << "\n";           // blank lines are skipped
