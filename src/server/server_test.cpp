@@ -370,6 +370,20 @@ TEST(Server, OverloadAnswers429NotErrors) {
   EXPECT_EQ(ok + limited, kClients);
 }
 
+// A request that outlives the server's timeout is a 504, and its generation stops.
+TEST(Server, TimeoutIs504) {
+  ServerOptions o;
+  o.api.request_timeout_s = 0.05;
+  Running s = start(o);
+  auto r = post(*s.client, "/v1/chat/completions",
+                {{"messages", {{{"role", "user"}, {"content", "Go on."}}}},
+                 {"max_tokens", 4000},
+                 {"ignore_eos", true}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504) << r->body;
+  EXPECT_EQ(body_of(r)["error"]["code"], "deadline_exceeded");
+}
+
 // A client that goes away mid-stream cancels its generation: the model stops decoding for it.
 TEST(Server, DisconnectCancelsGeneration) {
   Running s = start();
