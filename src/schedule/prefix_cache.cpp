@@ -4,19 +4,25 @@
 
 namespace troika::schedule {
 
-PrefixCache::Match PrefixCache::lookup(std::span<const engine::Token> tokens, int32_t max_length) {
+PrefixCache::Match PrefixCache::peek(std::span<const engine::Token> tokens,
+                                     int32_t max_length) const {
   Match best;
-  Entry* hit = nullptr;
-  for (auto& e : entries_) {
+  for (const auto& e : entries_) {
     const size_t n = std::min({e.tokens.size(), tokens.size(), static_cast<size_t>(max_length)});
     size_t i = 0;
     while (i < n && e.tokens[i] == tokens[i]) ++i;
-    if (static_cast<int32_t>(i) > best.length) {
-      best = {e.seq, static_cast<int32_t>(i)};
-      hit = &e;
+    if (static_cast<int32_t>(i) > best.length) best = {e.seq, static_cast<int32_t>(i)};
+  }
+  return best;
+}
+
+PrefixCache::Match PrefixCache::lookup(std::span<const engine::Token> tokens, int32_t max_length) {
+  const Match best = peek(tokens, max_length);
+  if (best.seq >= 0) {
+    for (auto& e : entries_) {
+      if (e.seq == best.seq) e.last_used = ++clock_;
     }
   }
-  if (hit) hit->last_used = ++clock_;
   return best;
 }
 

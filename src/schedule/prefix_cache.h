@@ -26,6 +26,8 @@ class PrefixCache {
 
   // The longest prefix of `tokens` held by an entry, capped at `max_length`.
   Match lookup(std::span<const engine::Token> tokens, int32_t max_length);
+  // lookup() without marking the entry used.
+  Match peek(std::span<const engine::Token> tokens, int32_t max_length) const;
   // Adds a prefix held in `seq`. Entries that are prefixes of it (now redundant) are removed and
   // their sequences returned for the caller to free; if an entry already covers `tokens`, the new
   // one is not kept and `seq` itself is returned.

@@ -148,6 +148,10 @@ bool Scheduler::Impl::should_wait_for_leader(const Job& j) const {
   if (opts.prefix_cache_tokens <= 0) return false;
   const int32_t n = static_cast<int32_t>(j.prompt.size()) - 1;
   if (n < opts.min_cached_prefix) return false;
+  // Waiting pays only for what the leader computes beyond what the cache already holds: requests
+  // that share just a cached chat-template header with a prefilling one start at once, instead
+  // of one a step behind each other.
+  const int32_t cached = cache.peek(j.prompt, n).length;
   for (const auto& rp : running) {
     const Job& r = *rp;
     if (r.ended || !r.prompt_pending() ||
@@ -156,7 +160,7 @@ bool Scheduler::Impl::should_wait_for_leader(const Job& j) const {
     int32_t lcp = 0;
     const int32_t m = std::min<int32_t>(n, static_cast<int32_t>(r.prompt.size()));
     while (lcp < m && r.prompt[lcp] == j.prompt[lcp]) ++lcp;
-    if (lcp >= opts.min_cached_prefix) return true;
+    if (lcp - cached >= opts.min_cached_prefix) return true;
   }
   return false;
 }

@@ -123,9 +123,11 @@ Result<std::unique_ptr<Server>> Server::start(host::Host& host, ServerOptions op
     threads =
         static_cast<size_t>(o.api.queue_per_model) * std::max<size_t>(1, host.roles().size()) + 8;
   }
-  s->http.new_task_queue = [threads] {
-    return new httplib::ThreadPool(std::min<size_t>(8, threads), threads);
-  };
+  // Every worker started up front: a keep-alive connection holds its worker for as long as it
+  // lives, and the pool's on-demand threads start only when no worker is idle at enqueue time
+  // (workers woken but not yet running count as idle), so a burst of connections would queue
+  // behind busy ones for seconds.
+  s->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads, threads); };
   s->http.set_payload_max_length(o.max_body_bytes);
   s->http.set_read_timeout(30);
   s->http.set_write_timeout(600);
