@@ -13,6 +13,8 @@ function check(cond, what) {
 
 const messages = [{ role: 'user', content: 'Say something short.' }];
 
+// Every sampled request names its seed: the answers (of random-weight models) are the same on
+// every run.
 // Chat.
 const chat = await client.chat.completions.create({
   model: 'brain', messages, max_tokens: 12, temperature: 0, reproducible: true,
@@ -55,7 +57,7 @@ const tools = [{
   },
 }];
 const called = await client.chat.completions.create({
-  model: 'fast', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, tool_choice: 'required', max_tokens: 96,
+  model: 'fast', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, tool_choice: 'required', max_tokens: 400, seed: 5,
 });
 const calls = called.choices[0].message.tool_calls;
 check(called.choices[0].finish_reason === 'tool_calls', 'tools finish_reason');
@@ -67,7 +69,7 @@ summary.tool_call = calls[0].function;
 
 // The call's result fed back: the conversation goes on.
 const answered = await client.chat.completions.create({
-  model: 'fast', tools, max_tokens: 16, tool_choice: 'none',
+  model: 'fast', tools, max_tokens: 16, tool_choice: 'none', seed: 6,
   messages: [{ role: 'user', content: 'Weather in Paris?' }, called.choices[0].message,
     { role: 'tool', tool_call_id: calls[0].id, content: '{"temp_c": 18}' }],
 });
@@ -80,7 +82,7 @@ const schema = {
   required: ['name', 'age'], additionalProperties: false,
 };
 const structured = await client.chat.completions.create({
-  model: 'fast', messages: [{ role: 'user', content: 'A person as JSON.' }], max_tokens: 120,
+  model: 'fast', messages: [{ role: 'user', content: 'A person as JSON.' }], max_tokens: 400, seed: 7,
   response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
 });
 check(structured.choices[0].finish_reason === 'stop', 'json_schema finished');
