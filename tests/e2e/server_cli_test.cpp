@@ -2,6 +2,7 @@
 // server, and a batch job SIGKILLed at random points that resumes to the same output.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,18 +31,43 @@ struct Child {
   pid_t pid = -1;
   std::string out, err;
   ~Child() {
-    if (pid > 0) {
+    if (pid > 0 && !reaped) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
   }
+  int status = 0;
+  bool reaped = false;
   int wait() {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    if (!reaped) ::waitpid(pid, &status, 0);
     pid = -1;
+    reaped = true;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   }
+  // Whether it has ended, without waiting (reaps it if so).
+  bool exited() {
+    if (!reaped && ::waitpid(pid, &status, WNOHANG) == pid) reaped = true;
+    return reaped;
+  }
 };
+
+// How many lines a job journal records, read as a second connection (0 before it exists).
+int journaled(const std::string& path) {
+  if (!fs::exists(path)) return 0;
+  sqlite3* db = nullptr;
+  int n = 0;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 1000);
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM lines", -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+      n = sqlite3_column_int(q, 0);
+    }
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return n;
+}
 
 std::unique_ptr<Child> spawn(const std::string& args, const std::string& tag) {
   auto c = std::make_unique<Child>();
@@ -181,19 +207,29 @@ TEST(RunCli, KilledJobResumesToTheSameOutput) {
   const std::vector<json> expected = read_lines(ref);
   ASSERT_EQ(expected.size(), 41u);  // 40 requests + the malformed line
   EXPECT_TRUE(expected[7].contains("error")) << expected[7].dump();
-  // The same job SIGKILLed at random points, resumed each time.
+  // The same job SIGKILLed at random points, resumed each time. The first kill lands at a random
+  // time (most likely while the model loads); the others once the journal holds a random number of
+  // further lines, so that the points are spread over the job however slow the machine is.
   const std::string out = testing::temp_dir() + "/out.jsonl";
   std::mt19937 rng(20261202);
-  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  std::uniform_int_distribution<int> startup_ms(50, 1500), more_lines(1, 7);
   int kills = 0;
-  for (int attempt = 0; attempt < 8; ++attempt) {
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    const int before = journaled(out + ".journal");
     auto run = spawn(common + " --out " + out, "run" + std::to_string(attempt));
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    if (::kill(run->pid, SIGKILL) == 0) {
-      const int rc = run->wait();
-      if (rc == -SIGKILL) ++kills;
-      if (rc == 0) break;  // it finished before the kill landed
+    if (attempt == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(startup_ms(rng)));
+    } else {
+      const int target = before + more_lines(rng);
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+      while (journaled(out + ".journal") < target && !run->exited() &&
+             std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
     }
+    if (run->exited()) break;  // it finished before the kill point
+    ::kill(run->pid, SIGKILL);
+    if (run->wait() == -SIGKILL) ++kills;
   }
   auto last = spawn(common + " --out " + out, "last");
   ASSERT_EQ(last->wait(), 0) << testing::slurp(last->err);
@@ -208,7 +244,9 @@ TEST(RunCli, KilledJobResumesToTheSameOutput) {
   // Nothing duplicated: every custom_id once.
   std::set<std::string> ids;
   for (const auto& j : got) {
-    if (j.contains("custom_id")) EXPECT_TRUE(ids.insert(j["custom_id"]).second);
+    if (j.contains("custom_id")) {
+      EXPECT_TRUE(ids.insert(j["custom_id"]).second);
+    }
   }
   EXPECT_EQ(ids.size(), 20u);
   // A changed input is refused rather than mixed with the old journal.
