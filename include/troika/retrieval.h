@@ -1,14 +1,13 @@
-// Retrieval: a knowledge base of documents cut into chunks, searched by BM25.
+// Retrieval: a knowledge base of documents cut into chunks, searched by BM25, by dense vectors,
+// or by both fused (reciprocal rank fusion).
 //
-// The store of record is one SQLite database (WAL; documents, chunks, and a log of changes);
-// beside it (PATH.xapian/) a Xapian database indexes the chunks for BM25 with Snowball stemming
-// chosen per word by its script (Cyrillic: Russian, else English), stop words dropped, positions
-// kept for phrase queries. Every change commits to SQLite first and then to Xapian, which records
-// the last change it holds; opening a store brings a stale or missing index up to date from the
-// log, so a process killed mid-way leaves a store that reopens consistent.
-//
-// This is the first part of issue 9: dense vectors (FAISS, an `embed` role), hybrid fusion, PDF
-// ingest and the rag pipeline come next; their modes answer unimplemented until then.
+// The store of record is one SQLite database (WAL; documents, chunks, their vectors, and a log of
+// changes). Beside it two derived indexes: PATH.xapian/, a Xapian database indexing the chunks for
+// BM25 with Snowball stemming chosen per word by its script (Cyrillic: Russian, else English), stop
+// words dropped, positions kept for phrase queries; and PATH.faiss, a FAISS inner-product index of
+// the chunk vectors (flat while small, HNSW when large). Every change commits to SQLite first; each
+// index records the last change it holds, and opening a store brings a stale or missing index up
+// to date from the log, so a process killed mid-way leaves a store that reopens consistent.
 //
 // Errors: not_found (a file to ingest, a source to remove), invalid_argument (options, an unknown
 // format, a JSONL/CSV line without the text field, naming the line), data_loss (a database that
@@ -17,9 +16,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "troika/status.h"
@@ -43,11 +44,14 @@ struct ReadOptions {
 Result<std::vector<Document>> read_documents(const std::string& path,
                                              const ReadOptions& options = {});
 
-// Chunks of a text: paragraphs and sentences packed up to `max_words` words, each chunk starting
-// with the last `overlap_words` words of the one before; [start, end) are byte offsets.
+// Chunks of a text: paragraphs and sentences packed up to `size` units, each chunk starting with
+// the last `overlap` units of the one before; [start, end) are byte offsets. A unit is a word, or
+// a token when `count` is set (the tokens of one word; a store with an embedding model sets it to
+// that model's tokenizer).
 struct ChunkOptions {
-  int32_t max_words = 200;
-  int32_t overlap_words = 30;
+  int32_t size = 200;
+  int32_t overlap = 30;
+  std::function<int32_t(std::string_view word)> count;
 };
 struct Span {
   int64_t start = 0, end = 0;
@@ -63,9 +67,34 @@ struct Bm25 {
   double b = 0.75;
 };
 
+// Dense vectors of texts. `model_id` is recorded in the store: a store embedded with one model
+// refuses another. Implementations need not be thread-safe; a Store calls from its own thread.
+class Embedding {
+ public:
+  virtual ~Embedding() = default;
+  virtual std::string model_id() const = 0;
+  virtual int32_t dim() const = 0;
+  // Tokens of a piece of text (no special tokens), for chunking.
+  virtual int32_t count_tokens(std::string_view text) const = 0;
+  // One unit-length vector of dim() floats per text, in order.
+  virtual Result<std::vector<std::vector<float>>> embed(const std::vector<std::string>& texts) = 0;
+};
+
+// An Embedding over a GGUF embedding model (BERT-class with its own pooling, or a decoder,
+// mean-pooled) run by the engine on the CPU or GPU. Texts up to `max_tokens` tokens. Errors: as
+// engine::Model::load and engine::Embedder::create.
+Result<std::shared_ptr<Embedding>> gguf_embedding(const std::string& path, int32_t n_threads = 0,
+                                                  int32_t max_tokens = 512);
+
 struct StoreOptions {
-  ChunkOptions chunking;
+  ChunkOptions chunking;  // size and overlap in tokens of the embedding model when there is one
   Bm25 bm25;
+  // Chunks are embedded on add and the dense index kept; without it the store is BM25 only, and
+  // vectors already in it are kept but not searched (dense and hybrid need the model for queries).
+  std::shared_ptr<Embedding> embedding;
+  // The dense index is flat (exact) up to this many vectors, then HNSW (M 32, efConstruction 40,
+  // efSearch 128; approximate, and rebuilt from SQLite after removals).
+  int64_t hnsw_from = 200000;
 };
 
 struct AddResult {
@@ -76,10 +105,16 @@ struct AddResult {
 
 struct Stats {
   int64_t documents = 0, chunks = 0, words = 0;
-  int64_t indexed_chunks = 0;  // chunks in the BM25 index (equal to chunks when consistent)
-  int64_t index_change = 0;    // the last change the BM25 index holds
-  int64_t store_change = 0;    // the last change in SQLite (equal when consistent)
-  int64_t sqlite_bytes = 0, index_bytes = 0;
+  int64_t indexed_chunks = 0;   // chunks in the BM25 index (equal to chunks when consistent)
+  int64_t index_change = 0;     // the last change the BM25 index holds
+  int64_t store_change = 0;     // the last change in SQLite (equal when consistent)
+  int64_t vectors = 0;          // chunk vectors in SQLite
+  int64_t indexed_vectors = 0;  // in the dense index (-1: no embedding model given to open)
+  int64_t vector_change = 0;    // the last change the dense index holds
+  std::string vector_kind;      // "flat" or "hnsw" ("" without an embedding model)
+  std::string embedding_model;  // the model the vectors come from ("" when none)
+  int32_t dim = 0;
+  int64_t sqlite_bytes = 0, index_bytes = 0, vector_bytes = 0;
 };
 
 struct Hit {
@@ -89,13 +124,19 @@ struct Hit {
   int32_t ordinal = 0;         // the chunk's place in its document
   int64_t start = 0, end = 0;  // byte offsets in the document's text
   std::string text;
-  double score = 0;  // BM25
+  double score = 0;  // by mode: BM25, inner product, or the fused RRF score
   int32_t rank = 0;  // 1-based
+  // Each side's score and rank (rank 0: not among that side's candidates).
+  double bm25_score = 0, dense_score = 0;
+  int32_t bm25_rank = 0, dense_rank = 0;
 };
 
 struct SearchOptions {
   int32_t k = 10;
-  std::string mode = "bm25";  // "bm25" ("dense" and "hybrid": next part of issue 9)
+  std::string mode = "bm25";  // "bm25", "dense", or "hybrid"
+  // Hybrid: each side's top `depth` fused by reciprocal rank, sum of 1 / (rrf_k + rank).
+  int32_t depth = 100;
+  double rrf_k = 60;
 };
 
 class Store {
@@ -106,13 +147,19 @@ class Store {
                                              const StoreOptions& options = {});
   ~Store();
 
-  // Adds one document and its chunks (one transaction), then indexes them.
+  // Adds documents and their chunks (and vectors) in one transaction, then indexes them; one
+  // result per document, in order. A batch is faster than single adds.
+  Result<std::vector<AddResult>> add(const std::vector<Document>& documents);
   Result<AddResult> add(const Document& document);
   // Removes every document whose source is `source` (or starts with "SOURCE#" for records).
   // Returns how many were removed; not_found when none.
   Result<int64_t> remove(const std::string& source);
   Result<Stats> stats() const;
-  // The best chunks for a query: words are ORed, "quoted phrases" must appear in order.
+  // Writes the dense index file when it changed (also done by the destructor; the SQLite store
+  // and the BM25 index are durable after each call anyway).
+  Status flush();
+  // The best chunks for a query. BM25: words are ORed, "quoted phrases" must appear in order.
+  // Dense and hybrid need the embedding model (invalid_argument without one).
   Result<std::vector<Hit>> search(const std::string& query,
                                   const SearchOptions& options = {}) const;
 

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "troika/retrieval.h"
 
@@ -283,28 +285,49 @@ std::vector<Span> chunk_text(const std::string& text, const ChunkOptions& o) {
     if (i + 1 < text.size() && text[i] == '\n' && text[i + 1] == '\n') boundary = 2;
     words.push_back({static_cast<int64_t>(s), static_cast<int64_t>(i), boundary});
   }
+  // Each word's cost: 1, or its tokens.
+  std::vector<int64_t> cost(words.size(), 1);
+  if (o.count) {
+    std::unordered_map<std::string_view, int32_t> seen;
+    for (size_t w = 0; w < words.size(); ++w) {
+      const std::string_view word(text.data() + words[w].start,
+                                  static_cast<size_t>(words[w].end - words[w].start));
+      auto [it, fresh] = seen.try_emplace(word, 0);
+      if (fresh) it->second = std::max(1, o.count(word));
+      cost[w] = it->second;
+    }
+  }
   std::vector<Span> out;
-  const size_t max_w = static_cast<size_t>(std::max(1, o.max_words));
-  const size_t overlap = static_cast<size_t>(std::clamp(o.overlap_words, 0, o.max_words - 1));
+  const int64_t size = std::max(1, o.size);
+  const int64_t overlap = std::clamp<int64_t>(o.overlap, 0, size - 1);
   size_t begin = 0;
   while (begin < words.size()) {
-    size_t end = std::min(words.size(), begin + max_w);
+    // The longest run of words from `begin` within the size (at least one word).
+    size_t end = begin;
+    int64_t used = 0;
+    while (end < words.size() && (end == begin || used + cost[end] <= size)) used += cost[end++];
     if (end < words.size()) {
       // Cut at the last paragraph end in the second half of the window, else the last sentence end.
       size_t best = 0;
       for (int want = 2; want >= 1 && best == 0; --want) {
-        for (size_t k = end; k > begin + max_w / 2; --k) {
+        int64_t tail = 0;
+        for (size_t k = end; k > begin + 1 && used - tail > size / 2; --k) {
           if (words[k - 1].boundary >= want) {
             best = k;
             break;
           }
+          tail += cost[k - 1];
         }
       }
       if (best) end = best;
     }
     out.push_back({words[begin].start, words[end - 1].end});
     if (end >= words.size()) break;
-    begin = end > begin + overlap ? end - overlap : end;
+    // The next chunk starts with the last `overlap` units of this one, and always moves on.
+    size_t next = end;
+    int64_t back = 0;
+    while (next > begin + 1 && back + cost[next - 1] <= overlap) back += cost[--next];
+    begin = next;
   }
   return out;
 }
