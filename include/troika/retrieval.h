@@ -35,7 +35,8 @@ struct Document {
 };
 
 // Reading files into documents: .txt, .md (kept as text), .html/.htm (scripts, styles and tags
-// stripped, entities decoded), .jsonl and .csv (one document a record).
+// stripped, entities decoded), .pdf (poppler's text, page by page), .jsonl and .csv (one
+// document a record).
 struct ReadOptions {
   std::string text_field = "text";  // JSONL key / CSV column holding the text
   std::string id_field = "id";      // JSONL key / CSV column naming the record ("" = its line)

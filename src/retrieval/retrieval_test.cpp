@@ -225,6 +225,41 @@ TEST(Retrieval, ReadsEachTextFormat) {
   EXPECT_NE(g.status().message().find("g.jsonl:2"), std::string::npos);
 }
 
+// A PDF made at test time by Ghostscript from a PostScript page: two pages of text and a title.
+TEST(Retrieval, ReadsAPdfMadeByGhostscript) {
+  if (std::system("command -v ps2pdf > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "ps2pdf (ghostscript) is not installed (run scripts/setup)";
+  }
+  const std::string dir = testing::temp_dir();
+  std::ofstream(dir + "/p.ps") << "%!PS\n"
+                                  "[ /Title (Fox Report) /DOCINFO pdfmark\n"
+                                  "/Helvetica findfont 14 scalefont setfont\n"
+                                  "72 720 moveto (The quick brown fox jumps.) show\n"
+                                  "72 700 moveto (Foxes live in forests.) show showpage\n"
+                                  "72 720 moveto (Second page about bonds.) show showpage\n";
+  ASSERT_EQ(std::system(("ps2pdf " + dir + "/p.ps " + dir + "/p.pdf").c_str()), 0);
+  auto p = read_documents(dir + "/p.pdf");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  ASSERT_EQ(p->size(), 1u);
+  EXPECT_EQ((*p)[0].title, "Fox Report");
+  const std::string& text = (*p)[0].text;
+  EXPECT_NE(text.find("The quick brown fox jumps."), std::string::npos) << text;
+  EXPECT_NE(text.find("Foxes live in forests."), std::string::npos) << text;
+  EXPECT_NE(text.find("\n\nSecond page about bonds."), std::string::npos) << text;
+  auto store = Store::open(fresh("pdf.sqlite"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->add((*p)[0]).ok());
+  auto hits = (*store)->search("bond");
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  // A damaged PDF is a clear error.
+  std::ofstream(dir + "/bad.pdf") << "%PDF-1.4\nnot really";
+  auto bad = read_documents(dir + "/bad.pdf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad.pdf"), std::string::npos);
+}
+
 // A process killed at random points of an ingest leaves a store that reopens with its index
 // holding exactly the chunks SQLite holds.
 TEST(Retrieval, KilledIngestReopensConsistent) {
