@@ -118,6 +118,11 @@ struct Stats {
   int64_t sqlite_bytes = 0, index_bytes = 0, vector_bytes = 0;
 };
 
+struct SourceInfo {
+  std::string source, title;
+  int64_t documents = 0, chunks = 0;
+};
+
 struct Hit {
   int64_t chunk_id = 0;
   int64_t document_id = 0;
@@ -156,6 +161,8 @@ class Store {
   // Returns how many were removed; not_found when none.
   Result<int64_t> remove(const std::string& source);
   Result<Stats> stats() const;
+  // The sources stored (a JSONL/CSV file's records under their file), in source order.
+  Result<std::vector<SourceInfo>> sources() const;
   // Writes the dense index file when it changed (also done by the destructor; the SQLite store
   // and the BM25 index are durable after each call anyway).
   Status flush();

@@ -10,6 +10,13 @@ int report(const Status& status) {
   return exit_code(status.code());
 }
 
+std::string clip(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  size_t end = n > 3 ? n - 3 : 0;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end) + "...";
+}
+
 int run(int argc, char** argv) {
   CLI::App app{
       "Troika: role-based pipelines over local open LLMs (llama.cpp inside).\n"
@@ -28,6 +35,7 @@ int run(int argc, char** argv) {
   add_up_command(app, &exit_code);
   add_pipeline_commands(app, &exit_code);
   add_serve_commands(app, &exit_code);
+  add_index_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

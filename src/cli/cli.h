@@ -38,6 +38,7 @@ void add_up_command(CLI::App& app, int* exit_code);        // up
 
 void add_pipeline_commands(CLI::App& app, int* exit_code);  // tools, classify, rerank, vote, graph
 void add_serve_commands(CLI::App& app, int* exit_code);     // serve, run
+void add_index_commands(CLI::App& app, int* exit_code);     // index add|stats|rm, search, ask
 
 // The host configuration: the troika.toml at `config`, else the catalog's roles bound to the
 // models discovered in `dirs` (the default folders when empty).
@@ -52,8 +53,10 @@ struct HostFlags {
   int threads = 0;
   bool no_smoke = false, quiet = false;
   void add_to(CLI::App* cmd);
-  // The catalog, the config (or discovery), Host::up with progress on stderr unless quiet.
-  Result<std::unique_ptr<host::Host>> up() const;
+  // The catalog, the config (or discovery), Host::up with progress on stderr unless quiet. With
+  // `only`, just those roles (and the roles whose models they share); not_found when none is
+  // configured.
+  Result<std::unique_ptr<host::Host>> up(const std::vector<std::string>& only = {}) const;
 };
 
 // The embedded catalog, or the one at `path` when it is not empty.
@@ -62,6 +65,9 @@ Result<catalog::Catalog> load_catalog(const std::string& path);
 // Reads a JSON file holding [{"role": ..., "content": ...}, ...].
 // Errors: not_found, invalid_argument (naming the message at fault).
 Result<std::vector<engine::ChatMessage>> read_messages(const std::string& path);
+// At most `n` bytes of `s`, cut at a UTF-8 character boundary ("..." marks the cut).
+std::string clip(const std::string& s, size_t n);
+
 // The whole of a file, or not_found.
 Result<std::string> read_file(const std::string& path);
 

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/cli.h"
 #include "troika/host.h"
@@ -10,14 +11,6 @@
 namespace troika::cli {
 
 namespace {
-
-// At most `n` bytes of `s`, cut at a UTF-8 character boundary.
-std::string clip(const std::string& s, size_t n) {
-  if (s.size() <= n) return s;
-  size_t end = n - 3;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return s.substr(0, end) + "...";
-}
 
 struct UpFlags {
   HostFlags host;
@@ -82,9 +75,32 @@ void HostFlags::add_to(CLI::App* cmd) {
   cmd->add_flag("-q,--quiet", quiet, "no progress lines on stderr");
 }
 
-Result<std::unique_ptr<host::Host>> HostFlags::up() const {
+Result<std::unique_ptr<host::Host>> HostFlags::up(const std::vector<std::string>& only) const {
   TROIKA_ASSIGN_OR_RETURN(catalog::Catalog cat, load_catalog(catalog_path));
   TROIKA_ASSIGN_OR_RETURN(host::HostConfig cfg, host_config(config, dirs, cat));
+  if (!only.empty()) {
+    // The roles asked for, and the roles whose models they share.
+    std::set<std::string> keep(only.begin(), only.end());
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& r : cfg.roles) {
+        if (keep.count(r.role) && !r.share.empty() && keep.insert(r.share).second) grew = true;
+      }
+    }
+    std::vector<host::RoleConfig> roles;
+    for (const auto& r : cfg.roles) {
+      if (keep.count(r.role)) roles.push_back(r);
+    }
+    if (roles.empty()) {
+      std::string names;
+      for (const auto& o : only) names += (names.empty() ? "" : " or ") + o;
+      return not_found(
+          "this needs the " + names + " role, which " +
+          (config.empty() ? std::string("no model found binds") : config + " does not configure") +
+          " (docs/host.md)");
+    }
+    cfg.roles = std::move(roles);
+  }
   host::UpOptions opt;
   opt.smoke = !no_smoke;
   opt.n_threads = threads;

@@ -541,6 +541,17 @@ Result<int64_t> Store::remove(const std::string& source) {
   return docs;
 }
 
+Result<std::vector<SourceInfo>> Store::sources() const {
+  const Impl& m = *impl_;
+  Stmt q(m.db,
+         "SELECT CASE WHEN instr(d.source, '#') > 0 THEN substr(d.source, 1, instr(d.source, '#') "
+         "- 1) ELSE d.source END AS src, MIN(d.title), COUNT(DISTINCT d.id), COUNT(c.id)"
+         " FROM documents d LEFT JOIN chunks c ON c.document_id = d.id GROUP BY src ORDER BY src");
+  std::vector<SourceInfo> out;
+  while (q.row()) out.push_back({q.text(0), q.text(1), q.i64(2), q.i64(3)});
+  return out;
+}
+
 Status Store::flush() { return impl_->vectors ? impl_->vectors->save() : Status::Ok(); }
 
 Result<Stats> Store::stats() const {
