@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/retrieval_cli.h"
 #include "troika/pipeline.h"
+#include "troika/rag.h"
 #include "troika/units.h"
 
 namespace troika::cli {
@@ -253,6 +254,60 @@ int search(const SearchFlags& f) {
   return 0;
 }
 
+struct AskFlags {
+  KbFlags kb;
+  HostFlags host;
+  std::string question, mode;
+  int32_t k = 6, source_tokens = 0, max_tokens = 512;
+  float temperature = 0;
+  uint32_t seed = 0;
+  bool judge = false, as_json = false;
+};
+
+int ask(const AskFlags& f) {
+  auto store = f.kb.open();
+  if (!store.ok()) return report(store.status());
+  std::vector<std::string> roles = {"rag", "brain"};
+  if (f.judge) roles.push_back("tool");
+  auto host = f.host.up(roles);
+  if (!host.ok()) return report(host.status());
+  host::RoleClient* role = (*host)->role("rag") ? (*host)->role("rag") : (*host)->role("brain");
+  if (!role) return report(not_found("ask needs the rag or brain role (docs/host.md)"));
+  nlohmann::json req = {{"question", f.question},
+                        {"k", f.k},
+                        {"judge", f.judge},
+                        {"max_tokens", f.max_tokens},
+                        {"temperature", f.temperature},
+                        {"seed", f.seed}};
+  if (!f.mode.empty()) req["mode"] = f.mode;
+  if (f.source_tokens > 0) req["source_tokens"] = f.source_tokens;
+  auto out = pipeline::run_rag(*role, **store, req.dump(), (*host)->role("tool"));
+  if (!out.ok()) return report(out.status());
+  if (f.as_json) {
+    std::printf("%s\n", nlohmann::json::parse(*out).dump(2).c_str());
+    return 0;
+  }
+  const nlohmann::json j = nlohmann::json::parse(*out);
+  std::printf("%s\n", j["answer"].get<std::string>().c_str());
+  for (const auto& c : j["citations"]) {
+    std::printf(
+        "  [%d] %s \"%s\"%s\n", c["source"].get<int>(), c["supported"].get<bool>() ? "ok " : "BAD",
+        c["quote"].get<std::string>().c_str(),
+        c.contains("problem") ? ("  (" + c["problem"].get<std::string>() + ")").c_str() : "");
+  }
+  std::printf("sources:\n");
+  for (const auto& s : j["sources"]) {
+    std::printf("  [%d] %s [%lld-%lld]\n", s["id"].get<int>(),
+                s["source"].get<std::string>().c_str(),
+                static_cast<long long>(s["start"].get<int64_t>()),
+                static_cast<long long>(s["end"].get<int64_t>()));
+  }
+  if (j["unsupported"].get<int>() > 0) {
+    std::printf("%d citation(s) not supported by their source\n", j["unsupported"].get<int>());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_index_commands(CLI::App& app, int* exit_code) {
@@ -328,6 +383,36 @@ void add_index_commands(CLI::App& app, int* exit_code) {
       f->host.no_smoke = true;
       f->host.quiet = true;
       *exit_code = search(*f);
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "ask",
+        "Answer a question from a knowledge base with cited sources, every citation checked "
+        "(the rag pipeline; docs/pipelines/rag.md)");
+    auto f = std::make_shared<AskFlags>();
+    f->kb.add_to(cmd, false);
+    cmd->add_option("QUESTION", f->question, "the question")->required();
+    cmd->add_option("-k,--k", f->k, "chunks retrieved")->capture_default_str();
+    cmd->add_option("--mode", f->mode, "retrieval: bm25, dense or hybrid")
+        ->check(CLI::IsMember({"bm25", "dense", "hybrid"}));
+    cmd->add_option("--source-tokens", f->source_tokens,
+                    "token budget for the sources (0 = a quarter of the role's context)");
+    cmd->add_flag("--judge", f->judge,
+                  "the tool role judges whether each quote supports the answer");
+    cmd->add_option("--max-tokens", f->max_tokens, "most tokens of the answer")
+        ->capture_default_str();
+    cmd->add_option("--temp", f->temperature, "temperature (0 = greedy)")->capture_default_str();
+    cmd->add_option("--seed", f->seed, "sampling seed");
+    cmd->add_option("--dir", f->host.dirs, "models folder to search without a config");
+    cmd->add_option("--catalog", f->host.catalog_path, "catalog TOML instead of the embedded one");
+    cmd->add_flag("--json", f->as_json, "print the answer, citations and sources as JSON");
+    cmd->callback([=] {
+      f->host.config = f->kb.config;
+      f->host.threads = f->kb.threads;
+      f->host.no_smoke = true;
+      f->host.quiet = true;
+      *exit_code = ask(*f);
     });
   }
 }

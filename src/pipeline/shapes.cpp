@@ -1,6 +1,8 @@
 // JSON in and out of the pipelines: one shape each, shared by the CLI, the server and jobs.
 #include "pipeline/shapes.h"
 
+#include "troika/rag.h"
+
 #include <set>
 
 namespace troika::pipeline {
@@ -478,6 +480,46 @@ Result<json> run_graph(host::RoleClient& role, const json& j) {
               {"usage", to_json(res.usage)}};
 }
 
+Result<json> run_rag_parsed(host::RoleClient& role, const retrieval::Store& store, const json& j,
+                            host::RoleClient* judge) {
+  RagRequest r;
+  Fields f(j, "");
+  TROIKA_RETURN_IF_ERROR(f.object());
+  TROIKA_RETURN_IF_ERROR(f.str("question", r.question));
+  TROIKA_RETURN_IF_ERROR(f.num("k", r.k));
+  TROIKA_RETURN_IF_ERROR(f.str("mode", r.mode));
+  TROIKA_RETURN_IF_ERROR(f.num("source_tokens", r.source_tokens));
+  TROIKA_RETURN_IF_ERROR(f.flag("judge", r.judge));
+  TROIKA_RETURN_IF_ERROR(f.sampling(r.sampling));
+  TROIKA_RETURN_IF_ERROR(f.done());
+  if (r.question.empty()) return invalid_argument("question: required");
+  TROIKA_ASSIGN_OR_RETURN(auto res, rag(role, store, r, judge));
+  json citations = json::array();
+  for (const auto& c : res.citations) {
+    json cj = {{"source", c.source},
+               {"quote", c.quote},
+               {"verbatim", c.verbatim},
+               {"supported", c.supported}};
+    if (c.support >= 0) cj["support"] = c.support;
+    if (!c.problem.empty()) cj["problem"] = c.problem;
+    citations.push_back(std::move(cj));
+  }
+  json sources = json::array();
+  for (const auto& s : res.sources) {
+    sources.push_back({{"id", s.id},
+                       {"source", s.hit.source},
+                       {"title", s.hit.title},
+                       {"chunk_id", s.hit.chunk_id},
+                       {"start", s.hit.start},
+                       {"end", s.hit.end},
+                       {"score", s.hit.score},
+                       {"text", s.hit.text}});
+  }
+  return json{{"answer", res.answer},   {"answered", res.answered},
+              {"citations", citations}, {"unsupported", res.unsupported},
+              {"sources", sources},     {"usage", to_json(res.usage)}};
+}
+
 Result<std::string> run_parsed(std::string_view pipeline, host::RoleClient& role,
                                const nlohmann::json& j, const ToolExecutor& execute) {
   Result<nlohmann::json> out = invalid_argument("");
@@ -533,6 +575,28 @@ Result<std::string> run(std::string_view pipeline, host::RoleClient& role,
   } catch (const nlohmann::json::exception& e) {
     // The shape checks above are meant to leave none; a request that still trips the JSON
     // library is named as bad input, not a crash.
+    return invalid_argument(std::string("the request has a field of the wrong type (") + e.what() +
+                            ")");
+  }
+}
+
+Result<std::string> run_rag(host::RoleClient& role, const retrieval::Store& store,
+                            std::string_view request_json, host::RoleClient* judge,
+                            const Control& control) {
+  TROIKA_ASSIGN_OR_RETURN(nlohmann::json j, detail::parse(request_json));
+  Control c = control;
+  if (j.is_object() && j.contains("reproducible")) {
+    if (!j["reproducible"].is_boolean()) {
+      return invalid_argument("reproducible: must be true or false");
+    }
+    c.reproducible = c.reproducible || j["reproducible"].get<bool>();
+    j.erase("reproducible");
+  }
+  ScopedControl scope(std::move(c));
+  try {
+    TROIKA_ASSIGN_OR_RETURN(auto out, run_rag_parsed(role, store, j, judge));
+    return out.dump();
+  } catch (const nlohmann::json::exception& e) {
     return invalid_argument(std::string("the request has a field of the wrong type (") + e.what() +
                             ")");
   }
