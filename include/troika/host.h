@@ -38,6 +38,10 @@ class Scheduler;
 
 namespace troika::host {
 
+// [roles.embed] names the knowledge base's embedding model (a local BERT-class .gguf). The host
+// does not load it: index, search, ask and serve --db do (docs/rag.md).
+inline constexpr const char* kEmbedRole = "embed";
+
 // One [roles.NAME] table of troika.toml (docs/host.md).
 struct RoleConfig {
   std::string role;
@@ -100,10 +104,10 @@ struct ChatRequest {
 
 struct ChatChoice {
   std::string text;
-  std::string finish_reason;  // "stop" | "length" | "tool_calls"
+  std::string finish_reason;                 // "stop" | "length" | "tool_calls"
   std::vector<engine::ToolCall> tool_calls;  // remote endpoints that call tools natively
-  bool has_logprob = false;  // logprob and n_tokens are known
-  double logprob = 0;        // sum over the sampled tokens
+  bool has_logprob = false;                  // logprob and n_tokens are known
+  double logprob = 0;                        // sum over the sampled tokens
   int32_t n_tokens = 0;
 };
 

@@ -123,6 +123,10 @@ Status read_top(const std::string& k, const toml::node& node, std::string_view o
 Status check_shares(const HostConfig& c, std::string_view origin) {
   const std::string where(origin);
   for (const RoleConfig& r : c.roles) {
+    if (r.role == kEmbedRole && r.share.empty() && (!r.remote.empty() || r.model.empty())) {
+      return invalid_argument(where + ": roles.embed names the knowledge base's embedding model: " +
+                              "give model = \"PATH.gguf\" (a local file)");
+    }
     if (r.share.empty()) continue;
     if (r.share == r.role) return invalid_argument(where + ": roles." + r.role + " shares itself");
     const RoleConfig* owner = nullptr;
@@ -135,6 +139,11 @@ Status check_shares(const HostConfig& c, std::string_view origin) {
     if (!owner->share.empty()) {
       return invalid_argument(where + ": roles." + r.role + " shares '" + r.share +
                               "', which shares too; name the role that owns the model");
+    }
+    if (r.role == kEmbedRole || owner->role == kEmbedRole) {
+      return invalid_argument(where + ": roles." + r.role +
+                              ": the embed role's model is the knowledge base's alone; give each "
+                              "its own model");
     }
     if (!owner->remote.empty()) {
       return invalid_argument(where + ": roles." + r.role + " shares '" + r.share +
@@ -167,9 +176,9 @@ Result<HostConfig> parse_config(std::string_view text, std::string_view origin) 
   }
   for (auto&& [key, node] : *roles) {
     const std::string name(key.str());
-    if (!catalog::is_role(name)) {
+    if (!catalog::is_role(name) && name != kEmbedRole) {
       return invalid_argument(std::string(origin) + ": unknown role '" + name + "'" +
-                              line_of(node) + "; roles are brain, rag, fast, tool, graph");
+                              line_of(node) + "; roles are brain, rag, fast, tool, graph, embed");
     }
     const toml::table* t = node.as_table();
     if (!t) return invalid_argument(std::string(origin) + ": roles." + name + " must be a table");

@@ -53,6 +53,15 @@ timeout_s = 30
   EXPECT_DOUBLE_EQ(fast->timeout_s, 30);
 }
 
+TEST(HostConfig, TheEmbedRoleNamesTheKnowledgeBasesModel) {
+  auto c = parse_config("[roles.brain]\nmodel = \"a.gguf\"\n[roles.embed]\nmodel = \"bge.gguf\"\n",
+                        "troika.toml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->roles.size(), 2u);
+  EXPECT_EQ(c->roles[1].role, kEmbedRole);
+  EXPECT_EQ(c->roles[1].model, "bge.gguf");
+}
+
 TEST(HostConfig, ErrorsNameWhatIsWrong) {
   expect_refused("[roles.chef]\nmodel = \"a.gguf\"\n", "unknown role 'chef'");
   expect_refused("[roles.brain]\nmodel = \"a.gguf\"\nctxx = 5\n", "unknown key 'ctxx'");
@@ -67,6 +76,10 @@ TEST(HostConfig, ErrorsNameWhatIsWrong) {
       "[roles.rag]\nshare = \"brain\"\n",
       "which is remote");
   expect_refused("[roles.brain]\nmodel = \"a.gguf\"\nctx = -4\n", "ctx must be an integer >= 1");
+  expect_refused("[roles.embed]\nremote = \"http://x/v1\"\nremote_model = \"m\"\n",
+                 "roles.embed names the knowledge base's embedding model");
+  expect_refused("[roles.brain]\nmodel = \"a.gguf\"\n[roles.embed]\nshare = \"brain\"\n",
+                 "the knowledge base's alone");
   expect_refused("vram = \"much\"\n[roles.brain]\nmodel = \"a.gguf\"\n", "vram must be a size");
   expect_refused("[roles]\n", "no [roles.NAME] tables");
   expect_refused("colour = 1\n[roles.brain]\nmodel = \"a.gguf\"\n", "unknown key 'colour'");

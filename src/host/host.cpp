@@ -348,9 +348,14 @@ RoleClient* Host::role(std::string_view name) const {
 const std::vector<RoleStatus>& Host::roles() const { return impl_->status; }
 const plan::Plan& Host::plan() const { return impl_->plan; }
 
-Result<std::unique_ptr<Host>> Host::up(const HostConfig& config, const catalog::Catalog& cat,
+Result<std::unique_ptr<Host>> Host::up(const HostConfig& all, const catalog::Catalog& cat,
                                        const UpOptions& opt) {
-  if (config.roles.empty()) return invalid_argument(config.origin + ": no roles to bring up");
+  HostConfig config = all;  // without the embed role, which the knowledge base loads
+  std::erase_if(config.roles, [](const RoleConfig& r) { return r.role == kEmbedRole; });
+  if (config.roles.empty()) {
+    return invalid_argument(config.origin + ": no roles to bring up" +
+                            (all.roles.empty() ? "" : " (the embed role is the knowledge base's)"));
+  }
   // 1. Resolve every local model to a file, 2. plan them together before loading anything.
   TROIKA_ASSIGN_OR_RETURN(std::vector<catalog::Found> found, discover_for(config, cat));
   TROIKA_ASSIGN_OR_RETURN(plan::PlanRequest req, plan_request(config, cat, found));

@@ -45,7 +45,10 @@ TEST(Host, BringsUpLocalRolesAndSharesModels) {
                            "\"\nctx = 1024\n"
                            // The same file named twice is one model, not two.
                            "[roles.graph]\nmodel = \"" +
-                           phi + "\"\nctx = 1024\n"),
+                           phi +
+                           "\"\nctx = 1024\n"
+                           // The knowledge base loads the embed role's model, not the host.
+                           "[roles.embed]\nmodel = \"/nowhere/bge.gguf\"\n"),
                     seed(), quick());
   ASSERT_TRUE(h.ok()) << h.status().to_string();
   const auto& roles = (*h)->roles();
@@ -58,6 +61,7 @@ TEST(Host, BringsUpLocalRolesAndSharesModels) {
   EXPECT_EQ((*h)->role("tool")->scheduler(), (*h)->role("graph")->scheduler());
   EXPECT_NE((*h)->role("brain")->scheduler(), (*h)->role("tool")->scheduler());
   EXPECT_EQ((*h)->role("fast"), nullptr);
+  EXPECT_EQ((*h)->role("embed"), nullptr);
   // brain + rag contexts add up on their one model.
   EXPECT_EQ(roles[0].n_ctx, 2048 + 1024);
   for (const auto& r : roles) EXPECT_FALSE(r.smoke.empty()) << r.role;
