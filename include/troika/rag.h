@@ -7,7 +7,7 @@
 //
 // Errors: invalid_argument (an empty question, bad options, a mode the store cannot serve),
 // bad_output (no schema-valid answer within the attempts), and the role's and store's errors.
-// Thread safety: reentrant over distinct stores; a Store is used by one call at a time.
+// Thread safety: reentrant (a Store runs its calls one at a time).
 #pragma once
 
 #include <string>

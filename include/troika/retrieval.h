@@ -11,8 +11,8 @@
 //
 // Errors: not_found (a file to ingest, a source to remove), invalid_argument (options, an unknown
 // format, a JSONL/CSV line without the text field, naming the line), data_loss (a database that
-// is not a troika store), unavailable (I/O). Thread safety: one Store per thread; readers in
-// other processes see committed changes.
+// is not a troika store), unavailable (I/O). Thread safety: a Store may be shared by threads, its
+// calls run one at a time; readers in other processes see committed changes.
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 //   POST /v1/embeddings            mean-pooled (decoder) or the encoder's own pooling
 //   POST /v1/rerank                {query, documents, top_n} -> relevance per document
 //   POST /v1/pipelines/NAME        json, tools, classify, rerank, vote, graph (docs/pipelines/)
+//   POST /v1/pipelines/rag         cited answers from ApiOptions::knowledge_base
 //
 // `model` names a role ("fast") or a model id (the GGUF file's name without .gguf, or a remote
 // role's model); GET /v1/models lists both. docs/server.md has every field.
@@ -34,6 +35,7 @@
 
 #include "troika/host.h"
 #include "troika/pipeline.h"
+#include "troika/retrieval.h"
 #include "troika/status.h"
 
 namespace troika::server {
@@ -49,6 +51,8 @@ struct ApiOptions {
   int32_t embedding_ctx = 2048;    // longest input of /v1/embeddings, in tokens
   // Runs the calls of /v1/pipelines/tools (empty: calls come back to the client to run).
   pipeline::ToolExecutor tool_executor;
+  // The knowledge base /v1/pipelines/rag answers from (null: that route says how to give one).
+  std::shared_ptr<const retrieval::Store> knowledge_base;
 };
 
 // What the server sends back for one request.

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/retrieval_cli.h"
 #include "troika/jobs.h"
 #include "troika/server.h"
 
@@ -106,9 +107,32 @@ std::string clock_text(double s) {
   return buf;
 }
 
+// --db and --embed-model for serve and run (--config and --threads are the host's).
+struct KbServeFlags {
+  std::string db, embed_model;
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--db", db, "knowledge base for the rag pipeline (built by troika index add)");
+    cmd->add_option("--embed-model", embed_model,
+                    "embedding GGUF of the knowledge base (instead of the config's embed role)");
+  }
+  // Opens the knowledge base into `api` when --db is given.
+  Status open(const HostFlags& host, server::ApiOptions& api) const {
+    if (db.empty()) return Status::Ok();
+    KbFlags kb;
+    kb.db = db;
+    kb.embed_model = embed_model;
+    kb.config = host.config;
+    kb.threads = host.threads;
+    TROIKA_ASSIGN_OR_RETURN(auto store, kb.open());
+    api.knowledge_base = std::move(store);
+    return Status::Ok();
+  }
+};
+
 struct ServeFlags {
   HostFlags host;
   ApiFlags api;
+  KbServeFlags kb;
   std::string bind = "127.0.0.1";
   int port = 8080;
   std::string api_key_env;
@@ -119,6 +143,7 @@ struct ServeFlags {
 struct RunFlags {
   HostFlags host;
   ApiFlags api;
+  KbServeFlags kb;
   std::string pipeline, in, out, journal, deadline;
   int32_t concurrency = 8;
   bool reproducible = false;
@@ -140,6 +165,7 @@ int serve(const ServeFlags& f) {
   auto api = f.api.api_options();
   if (!api.ok()) return report(api.status());
   so.api = std::move(*api);
+  if (Status st = f.kb.open(f.host, so.api); !st.ok()) return report(st);
   const sigset_t signals = block_stop_signals();
   auto h = f.host.up();
   if (!h.ok()) return report(h.status());
@@ -174,6 +200,7 @@ int run_job(const RunFlags& f) {
   if (!api_opts.ok()) return report(api_opts.status());
   // The job's own lines must never be refused by the queue.
   api_opts->queue_per_model = std::max(api_opts->queue_per_model, f.concurrency);
+  if (Status st = f.kb.open(f.host, *api_opts); !st.ok()) return report(st);
   const sigset_t signals = block_stop_signals();
   auto h = f.host.up();
   if (!h.ok()) return report(h.status());
@@ -240,6 +267,7 @@ void add_serve_commands(CLI::App& app, int* exit_code) {
   auto sf = std::make_shared<ServeFlags>();
   sf->host.add_to(cmd);
   sf->api.add_to(cmd);
+  sf->kb.add_to(cmd);
   cmd->add_option("--host", sf->bind, "address to bind (loopback by default)")
       ->capture_default_str();
   cmd->add_option("--port", sf->port, "port (0 = any free one)")->capture_default_str();
@@ -255,10 +283,10 @@ void add_serve_commands(CLI::App& app, int* exit_code) {
       "Run a JSONL file of requests as a resumable job: pipeline request lines or OpenAI Batch "
       "lines, a journal beside the output, output in input order; docs/jobs.md");
   auto rf = std::make_shared<RunFlags>();
-  run->add_option(
-         "PIPELINE", rf->pipeline,
-         "json, tools, classify, rerank, vote, graph; or openai for a file of OpenAI Batch "
-         "lines only (those run in any file)")
+  run->add_option("PIPELINE", rf->pipeline,
+                  "json, tools, classify, rerank, vote, graph, rag (with --db); or openai for a "
+                  "file of OpenAI Batch "
+                  "lines only (those run in any file)")
       ->required();
   run->add_option("--in", rf->in, "input JSONL")->required();
   run->add_option("--out", rf->out, "output JSONL (rewritten atomically when the run ends)")
@@ -272,6 +300,7 @@ void add_serve_commands(CLI::App& app, int* exit_code) {
                 "generate in the scheduler's reproducible mode (same seeds, same output)");
   rf->host.add_to(run);
   rf->api.add_to(run);
+  rf->kb.add_to(run);
   run->callback([=] { *exit_code = run_job(*rf); });
 }
 

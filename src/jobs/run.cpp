@@ -169,9 +169,9 @@ Result<JobResult> run(server::Api& api, const JobOptions& o) {
   if (o.out.empty()) return invalid_argument("give an output file");
   if (!o.pipeline.empty()) {
     const auto& names = pipeline::names();
-    if (std::find(names.begin(), names.end(), o.pipeline) == names.end()) {
+    if (o.pipeline != "rag" && std::find(names.begin(), names.end(), o.pipeline) == names.end()) {
       return invalid_argument("no pipeline '" + o.pipeline +
-                              "' (json, tools, classify, rerank, vote, graph)");
+                              "' (json, tools, classify, rerank, vote, graph, rag)");
     }
   }
   std::ifstream in(o.in, std::ios::binary);

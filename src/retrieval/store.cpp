@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
@@ -85,6 +86,8 @@ struct Store::Impl {
   sqlite3* db = nullptr;
   std::unique_ptr<Xapian::WritableDatabase> index;
   std::unique_ptr<detail::VectorIndex> vectors;  // null without an embedding model
+  // One call at a time: Xapian databases, the FAISS index and the embedder are not reentrant.
+  mutable std::mutex mu;
 
   ~Impl() { sqlite3_close(db); }
 
@@ -400,6 +403,7 @@ Result<AddResult> Store::add(const Document& d) {
 
 Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
   Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   for (const auto& d : docs) {
     if (d.text.empty()) return invalid_argument(d.source + ": no text to add");
   }
@@ -505,6 +509,7 @@ Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
 
 Result<int64_t> Store::remove(const std::string& source) {
   Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   TROIKA_RETURN_IF_ERROR(m.exec("BEGIN IMMEDIATE"));
   json ids = json::array();
   int64_t docs = 0;
@@ -543,6 +548,7 @@ Result<int64_t> Store::remove(const std::string& source) {
 
 Result<std::vector<SourceInfo>> Store::sources() const {
   const Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   Stmt q(m.db,
          "SELECT CASE WHEN instr(d.source, '#') > 0 THEN substr(d.source, 1, instr(d.source, '#') "
          "- 1) ELSE d.source END AS src, MIN(d.title), COUNT(DISTINCT d.id), COUNT(c.id)"
@@ -552,10 +558,14 @@ Result<std::vector<SourceInfo>> Store::sources() const {
   return out;
 }
 
-Status Store::flush() { return impl_->vectors ? impl_->vectors->save() : Status::Ok(); }
+Status Store::flush() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->vectors ? impl_->vectors->save() : Status::Ok();
+}
 
 Result<Stats> Store::stats() const {
   const Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   Stats s;
   Stmt q(m.db,
          "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks),"
@@ -585,6 +595,7 @@ Result<Stats> Store::stats() const {
 
 Result<std::vector<Hit>> Store::search(const std::string& query, const SearchOptions& o) const {
   const Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   if (o.mode != "bm25" && o.mode != "dense" && o.mode != "hybrid") {
     return invalid_argument("search mode '" + o.mode + "': bm25, dense or hybrid");
   }

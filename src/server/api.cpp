@@ -5,6 +5,7 @@
 #include <random>
 
 #include "server/api_impl.h"
+#include "troika/rag.h"
 #include "troika/schedule.h"
 
 namespace troika::server {
@@ -464,6 +465,35 @@ Result<std::unique_ptr<Api::Call>> pipeline_call(Api::Impl& api, const std::stri
       std::make_unique<detail::FnCall>(std::move(fn), std::move(slot)));
 }
 
+// /v1/pipelines/rag: the rag role answers from the knowledge base; the tool role judges.
+Result<std::unique_ptr<Api::Call>> rag_call(Api::Impl& api, const Target& t, json body,
+                                            detail::Slot slot) {
+  if (!api.options.knowledge_base) {
+    return not_found(
+        "no knowledge base is served: start troika serve with --db kb.sqlite (built by troika "
+        "index add)");
+  }
+  body.erase("model");
+  host::RoleClient* judge = api.host.role("tool");
+  if (!judge) judge = api.host.role("rerank");
+  auto fn = [&api, client = t.client, id = t.model_id, judge,
+             body = body.dump()](const CallContext& ctx) {
+    auto out = pipeline::run_rag(*client, *api.options.knowledge_base, body, judge,
+                                 detail::control_of(ctx, api.options));
+    if (!out.ok()) return Api::error_reply(out.status());
+    Reply r;
+    r.body = *out;
+    const json j = json::parse(*out, nullptr, false);
+    if (j.is_object() && j.contains("usage") && j["usage"].is_object()) {
+      api.metrics.tokens(id, j["usage"].value("prompt_tokens", 0),
+                         j["usage"].value("completion_tokens", 0));
+    }
+    return r;
+  };
+  return std::unique_ptr<Api::Call>(
+      std::make_unique<detail::FnCall>(std::move(fn), std::move(slot)));
+}
+
 const std::vector<std::string> kPostRoutes = {"/v1/chat/completions", "/v1/completions",
                                               "/v1/embeddings", "/v1/rerank"};
 
@@ -484,7 +514,8 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
   const auto& pipelines = pipeline::names();
   const bool is_pipeline =
       path.rfind("/v1/pipelines/", 0) == 0 &&
-      std::find(pipelines.begin(), pipelines.end(), path.substr(14)) != pipelines.end();
+      (path.substr(14) == "rag" ||
+       std::find(pipelines.begin(), pipelines.end(), path.substr(14)) != pipelines.end());
   const bool is_post_route =
       is_pipeline || std::find(kPostRoutes.begin(), kPostRoutes.end(), path) != kPostRoutes.end();
   auto fail = [&](const Status& s) {
@@ -521,7 +552,7 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
     }
     if (path.rfind("/v1/pipelines/", 0) == 0) {
       return fail(not_found("no pipeline '" + path.substr(14) +
-                            "' (json, tools, classify, rerank, vote, graph)"));
+                            "' (json, tools, classify, rerank, vote, graph, rag)"));
     }
     return fail(not_found("no route " + std::string(method) + " " + path +
                           " (docs/server.md lists the endpoints)"));
@@ -535,7 +566,11 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
   std::string pipeline_name;
   if (is_pipeline) {
     pipeline_name = path.substr(14);
-    fallback = {pipeline::default_role(pipeline_name)};
+    if (pipeline_name == "rag") {
+      fallback = {"rag", "brain"};
+    } else {
+      fallback = {pipeline::default_role(pipeline_name)};
+    }
   } else if (path == "/v1/rerank") {
     fallback = {"tool"};
   } else if (path == "/v1/embeddings") {
@@ -557,6 +592,8 @@ Api::Prepared Api::prepare(std::string_view method, std::string_view path_in,
       call = embeddings_call(api, **target, b, std::move(*slot));
     } else if (path == "/v1/rerank") {
       call = rerank_call(api, **target, b, std::move(*slot));
+    } else if (pipeline_name == "rag") {
+      call = rag_call(api, **target, std::move(b), std::move(*slot));
     } else {
       call = pipeline_call(api, pipeline_name, **target, std::move(b), std::move(*slot));
     }

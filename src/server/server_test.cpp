@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -265,6 +266,50 @@ TEST(Server, CompletionsEmbeddingsRerankAndPipelines) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("labelz"), std::string::npos) << bad->body;
+}
+
+TEST(Server, RagAnswersFromTheKnowledgeBaseItServes) {
+  Running plain = start();
+  auto none = post(*plain.client, "/v1/pipelines/rag", {{"question", "Where do foxes live?"}});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
+  EXPECT_NE(none->body.find("--db"), std::string::npos) << none->body;
+
+  const std::string path = testing::temp_dir() + "/server-rag.sqlite";
+  for (const std::string& x : {path, path + ".xapian", path + "-wal", path + "-shm"}) {
+    std::filesystem::remove_all(x);
+  }
+  auto kb = retrieval::Store::open(path);
+  ASSERT_TRUE(kb.ok()) << kb.status().to_string();
+  ASSERT_TRUE((*kb)
+                  ->add(std::vector<retrieval::Document>{
+                      {"fox.txt", "Foxes", "Red foxes live in forests and hunt mice.", {}},
+                      {"bonds.txt", "Bonds", "Bond prices fall when rates rise.", {}}})
+                  .ok());
+  ServerOptions o;
+  o.api.knowledge_base = std::move(*kb);
+  Running s = start(o);
+  auto r = post(*s.client, "/v1/pipelines/rag",
+                {{"question", "Where do foxes live?"},
+                 {"k", 2},
+                 {"judge", true},
+                 {"max_tokens", 200},
+                 {"temperature", 0.7},
+                 {"seed", 5}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = body_of(r);
+  EXPECT_TRUE(j["answer"].is_string());
+  ASSERT_FALSE(j["sources"].empty()) << j.dump();
+  EXPECT_EQ(j["sources"][0]["source"], "fox.txt");
+  for (const auto& c : j["citations"]) {
+    EXPECT_GE(c["source"].get<int>(), 1);
+    EXPECT_LE(c["source"].get<size_t>(), j["sources"].size());
+    EXPECT_TRUE(c.contains("support")) << c.dump();  // judged by the tool role
+  }
+  auto bad = post(*s.client, "/v1/pipelines/rag", {{"question", "x"}, {"k", "many"}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
 }
 
 TEST(Server, ErrorsAreOpenAiErrorObjects) {
