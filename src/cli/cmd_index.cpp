@@ -321,6 +321,7 @@ void add_index_commands(CLI::App& app, int* exit_code) {
         "(with an embedding model) vectors beside it");
     auto f = std::make_shared<AddFlags>();
     f->kb.add_to(cmd, /*chunking=*/true);
+    f->kb.create = true;
     cmd->add_option("PATH", f->paths, "files or folders")->required();
     cmd->add_option("--text-field", f->read.text_field, "JSONL key / CSV column of the text")
         ->capture_default_str();

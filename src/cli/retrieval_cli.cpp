@@ -2,6 +2,7 @@
 #include "cli/retrieval_cli.h"
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "troika/host.h"
 
@@ -60,13 +61,22 @@ Result<std::shared_ptr<retrieval::Embedding>> KbFlags::embedding() const {
   return retrieval::gguf_embedding(path, threads);
 }
 
+Status KbFlags::check_exists() const {
+  std::error_code ec;
+  if (create || std::filesystem::exists(db, ec)) return Status::Ok();
+  return not_found("no knowledge base at " + db + "; build one with troika index add --db " + db +
+                   " FILES...");
+}
+
 Result<std::unique_ptr<retrieval::Store>> KbFlags::open() const {
+  TROIKA_RETURN_IF_ERROR(check_exists());
   TROIKA_ASSIGN_OR_RETURN(auto e, embedding());
   return open(std::move(e));
 }
 
 Result<std::unique_ptr<retrieval::Store>> KbFlags::open(
     std::shared_ptr<retrieval::Embedding> e) const {
+  TROIKA_RETURN_IF_ERROR(check_exists());
   retrieval::StoreOptions o;
   o.embedding = std::move(e);
   o.chunking.size = chunk > 0 ? chunk : (o.embedding ? 256 : 200);

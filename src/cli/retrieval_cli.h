@@ -21,6 +21,7 @@ struct KbFlags {
   int32_t threads = 0;
   int32_t chunk = 0, overlap = -1;  // 0 / -1: the defaults (tokens with a model, else words)
   double k1 = 1.2, b = 0.75;
+  bool create = false;  // index add: a missing --db is made; elsewhere it is not_found
 
   // `required_db` false: --db may be left out (serve without a knowledge base).
   void add_to(CLI::App* cmd, bool chunking, bool required_db = true);
@@ -29,6 +30,8 @@ struct KbFlags {
   // The embedding model, or nullptr when none is named. Errors: invalid_argument (an embed
   // role that is not a local .gguf file), and those of loading it.
   Result<std::shared_ptr<retrieval::Embedding>> embedding() const;
+  // not_found for a --db that is not there (unless `create`), naming troika index add.
+  Status check_exists() const;
   // Opens the store with the embedding model (if any) and the BM25 and chunk settings.
   Result<std::unique_ptr<retrieval::Store>> open() const;
   // The same with an embedding already made (serve shares the host's).
