@@ -163,8 +163,9 @@ class Store {
   Result<Stats> stats() const;
   // The sources stored (a JSONL/CSV file's records under their file), in source order.
   Result<std::vector<SourceInfo>> sources() const;
-  // Writes the dense index file when it changed (also done by the destructor; the SQLite store
-  // and the BM25 index are durable after each call anyway).
+  // Commits the BM25 index and writes the dense index file when they changed (the destructor
+  // does too). The SQLite store is durable after each call; the indexes commit every 20000
+  // chunks, and what a killed process had not committed is re-indexed from SQLite on open.
   Status flush();
   // The best chunks for a query. BM25: words are ORed, "quoted phrases" must appear in order.
   // Dense and hybrid need the embedding model (invalid_argument without one).

@@ -22,6 +22,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 constexpr const char* kChangeKey = "troika_change";
+// Chunks indexed between Xapian commits (a commit costs a B-tree flush and fsyncs). What is not
+// committed when a process dies is re-indexed from the change log on the next open.
+constexpr int64_t kCommitEvery = 20000;
 
 struct Stmt {
   sqlite3_stmt* s = nullptr;
@@ -117,9 +120,28 @@ struct Store::Impl {
     return d;
   }
 
-  int64_t index_change() const {
+  int64_t text_change = 0;  // the last change the BM25 index holds (committed or pending)
+  int64_t uncommitted = 0;  // BM25 index updates since its last commit
+
+  int64_t index_change() const { return text_change; }
+  void read_index_change() {
     const std::string v = index->get_metadata(kChangeKey);
-    return v.empty() ? 0 : std::stoll(v);
+    text_change = v.empty() ? 0 : std::stoll(v);
+  }
+  void set_index_change(int64_t change) {
+    index->set_metadata(kChangeKey, std::to_string(change));
+    text_change = change;
+  }
+  // Commits the BM25 index once enough is pending, or whatever is pending when `now`.
+  Status commit_index(bool now) {
+    if (uncommitted == 0 || (!now && uncommitted < kCommitEvery)) return Status::Ok();
+    try {
+      index->commit();
+    } catch (const Xapian::Error& e) {
+      return data_loss(path + ".xapian: " + e.get_description());
+    }
+    uncommitted = 0;
+    return Status::Ok();
   }
 
   // Loads every stored vector into a fresh dense index (after removals from an HNSW graph,
@@ -178,6 +200,7 @@ struct Store::Impl {
                 index->delete_document(static_cast<Xapian::docid>(id));
               } catch (const Xapian::DocNotFoundError&) {
               }
+              ++uncommitted;
             }
             if (vec_side) vec_ids.push_back(id);
             continue;
@@ -188,6 +211,7 @@ struct Store::Impl {
             if (text_of.row()) {
               index->replace_document(static_cast<Xapian::docid>(id),
                                       chunk_document(text_of.text(0)));
+              ++uncommitted;
             }
           }
           if (vec_side && !rebuild) {
@@ -216,13 +240,11 @@ struct Store::Impl {
           }
         }
       }
-      if (last > have_text) {
-        index->set_metadata(kChangeKey, std::to_string(last));
-        index->commit();
-      }
+      if (last > have_text) set_index_change(last);
     } catch (const Xapian::Error& e) {
       return data_loss(path + ".xapian: " + e.get_description());
     }
+    TROIKA_RETURN_IF_ERROR(commit_index(false));
     if (vectors && rebuild) {
       TROIKA_RETURN_IF_ERROR(rebuild_vectors(last));
     } else if (vectors && last > have_vec) {
@@ -321,7 +343,9 @@ struct Store::Impl {
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() {
-  if (impl_ && impl_->vectors) static_cast<void>(impl_->vectors->save());
+  if (!impl_) return;
+  static_cast<void>(impl_->commit_index(true));
+  if (impl_->vectors) static_cast<void>(impl_->vectors->save());
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreOptions& options) {
@@ -367,6 +391,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
   } catch (const Xapian::Error& e) {
     return data_loss(path + ".xapian: " + e.get_description());
   }
+  impl->read_index_change();
   if (options.embedding) {
     const std::string model = options.embedding->model_id();
     const std::string had = impl->meta("embedding_model");
@@ -393,6 +418,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
   }
   TROIKA_RETURN_IF_ERROR(impl->catch_up());
   if (impl->vectors) TROIKA_RETURN_IF_ERROR(impl->embed_missing());
+  TROIKA_RETURN_IF_ERROR(impl->commit_index(true));
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -459,6 +485,8 @@ Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
   Stmt chunk(m.db, "INSERT INTO chunks(document_id, ordinal, start, end, text) VALUES(?,?,?,?,?)");
   Stmt vec(m.db, "INSERT INTO vectors(chunk_id, v) VALUES(?, ?)");
   json ids = json::array();
+  std::vector<int64_t> chunk_ids;
+  std::vector<std::string> chunk_texts;
   size_t v = 0;
   for (const auto& p : pending) {
     const Document& d = docs[p.doc];
@@ -482,10 +510,12 @@ Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
       const Span& sp = p.spans[i];
       chunk.reset();
       chunk.bind(1, doc_id).bind(2, static_cast<int64_t>(i)).bind(3, sp.start).bind(4, sp.end);
-      chunk.bind(5, d.text.substr(sp.start, sp.end - sp.start));
+      chunk_texts.push_back(d.text.substr(sp.start, sp.end - sp.start));
+      chunk.bind(5, chunk_texts.back());
       if (!chunk.done()) return fail("adding a chunk of " + d.source);
       const int64_t chunk_id = sqlite3_last_insert_rowid(m.db);
       ids.push_back(chunk_id);
+      chunk_ids.push_back(chunk_id);
       if (m.vectors) {
         vec.reset();
         vec.bind(1, chunk_id).bind_blob(2, vecs[v].data(), vecs[v].size() * sizeof(float));
@@ -497,13 +527,38 @@ Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
   Stmt log(m.db, "INSERT INTO changes(op, chunk_ids) VALUES('add', ?)");
   log.bind(1, ids.dump());
   if (!log.done()) return fail("logging the change");
+  const int64_t change = sqlite3_last_insert_rowid(m.db);
   if (sqlite3_exec(m.db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail("committing");
   }
   for (auto& r : out) {
     if (r.document_id < 0) r.document_id = out[static_cast<size_t>(-r.document_id - 1)].document_id;
   }
-  TROIKA_RETURN_IF_ERROR(m.catch_up());
+  // Indexes in step with SQLite take the new chunks from memory; others catch up from the log.
+  const bool in_step =
+      m.index_change() == change - 1 && (!m.vectors || m.vectors->change() == change - 1);
+  if (!in_step) {
+    TROIKA_RETURN_IF_ERROR(m.catch_up());
+    return out;
+  }
+  try {
+    for (size_t i = 0; i < chunk_ids.size(); ++i) {
+      m.index->replace_document(static_cast<Xapian::docid>(chunk_ids[i]),
+                                m.chunk_document(chunk_texts[i]));
+    }
+    m.uncommitted += static_cast<int64_t>(chunk_ids.size());
+    m.set_index_change(change);
+  } catch (const Xapian::Error& e) {
+    return data_loss(m.path + ".xapian: " + e.get_description());
+  }
+  if (m.vectors) {
+    std::vector<float> flat;
+    flat.reserve(vecs.size() * static_cast<size_t>(m.options.embedding->dim()));
+    for (const auto& x : vecs) flat.insert(flat.end(), x.begin(), x.end());
+    m.vectors->add(chunk_ids, flat);
+    m.vectors->set_change(change);
+  }
+  TROIKA_RETURN_IF_ERROR(m.commit_index(false));
   return out;
 }
 
@@ -543,6 +598,7 @@ Result<int64_t> Store::remove(const std::string& source) {
     return s;
   }
   TROIKA_RETURN_IF_ERROR(m.catch_up());
+  TROIKA_RETURN_IF_ERROR(m.commit_index(true));
   return docs;
 }
 
@@ -560,6 +616,7 @@ Result<std::vector<SourceInfo>> Store::sources() const {
 
 Status Store::flush() {
   std::lock_guard<std::mutex> lock(impl_->mu);
+  TROIKA_RETURN_IF_ERROR(impl_->commit_index(true));
   return impl_->vectors ? impl_->vectors->save() : Status::Ok();
 }
 
