@@ -143,7 +143,8 @@ TEST(RetrievalCli, AskAnswersWithCheckedCitations) {
     }
   }
   // The text form: the answer, then the sources.
-  CliRun text = troika("ask" + kb().flags + " --max-tokens 120 'Where do red foxes live?'");
+  CliRun text = troika("ask" + kb().flags +
+                       " --max-tokens 400 --temp 0.7 --seed 4 'Where do red foxes live?'");
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("[1]"), std::string::npos) << text.out;
 }
