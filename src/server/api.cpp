@@ -444,6 +444,19 @@ Result<std::unique_ptr<Api::Call>> rerank_call(Api::Impl& api, const Target& t, 
       std::make_unique<detail::FnCall>(std::move(fn), std::move(slot)));
 }
 
+// A pipeline's JSON answer as the reply, its usage counted in the model's metrics.
+Reply pipeline_reply(Api::Impl& api, const std::string& id, const Result<std::string>& out) {
+  if (!out.ok()) return Api::error_reply(out.status());
+  Reply r;
+  r.body = *out;
+  const json j = json::parse(*out, nullptr, false);
+  if (j.is_object() && j.contains("usage") && j["usage"].is_object()) {
+    api.metrics.tokens(id, j["usage"].value("prompt_tokens", 0),
+                       j["usage"].value("completion_tokens", 0));
+  }
+  return r;
+}
+
 Result<std::unique_ptr<Api::Call>> pipeline_call(Api::Impl& api, const std::string& name,
                                                  const Target& t, json body, detail::Slot slot) {
   body.erase("model");
@@ -451,15 +464,7 @@ Result<std::unique_ptr<Api::Call>> pipeline_call(Api::Impl& api, const std::stri
              body = body.dump()](const CallContext& ctx) {
     auto out = pipeline::run(name, *client, body, api.options.tool_executor,
                              detail::control_of(ctx, api.options));
-    if (!out.ok()) return Api::error_reply(out.status());
-    Reply r;
-    r.body = *out;
-    const json j = json::parse(*out, nullptr, false);
-    if (j.is_object() && j.contains("usage") && j["usage"].is_object()) {
-      api.metrics.tokens(id, j["usage"].value("prompt_tokens", 0),
-                         j["usage"].value("completion_tokens", 0));
-    }
-    return r;
+    return pipeline_reply(api, id, out);
   };
   return std::unique_ptr<Api::Call>(
       std::make_unique<detail::FnCall>(std::move(fn), std::move(slot)));
@@ -475,20 +480,11 @@ Result<std::unique_ptr<Api::Call>> rag_call(Api::Impl& api, const Target& t, jso
   }
   body.erase("model");
   host::RoleClient* judge = api.host.role("tool");
-  if (!judge) judge = api.host.role("rerank");
   auto fn = [&api, client = t.client, id = t.model_id, judge,
              body = body.dump()](const CallContext& ctx) {
     auto out = pipeline::run_rag(*client, *api.options.knowledge_base, body, judge,
                                  detail::control_of(ctx, api.options));
-    if (!out.ok()) return Api::error_reply(out.status());
-    Reply r;
-    r.body = *out;
-    const json j = json::parse(*out, nullptr, false);
-    if (j.is_object() && j.contains("usage") && j["usage"].is_object()) {
-      api.metrics.tokens(id, j["usage"].value("prompt_tokens", 0),
-                         j["usage"].value("completion_tokens", 0));
-    }
-    return r;
+    return pipeline_reply(api, id, out);
   };
   return std::unique_ptr<Api::Call>(
       std::make_unique<detail::FnCall>(std::move(fn), std::move(slot)));
