@@ -2,12 +2,14 @@
 // or by both fused (reciprocal rank fusion).
 //
 // The store of record is one SQLite database (WAL; documents, chunks, their vectors, and a log of
-// changes). Beside it two derived indexes: PATH.xapian/, a Xapian database indexing the chunks for
+// changes). Beside it two derived indexes: PATH.xapian/, Xapian databases indexing the chunks for
 // BM25 with Snowball stemming chosen per word by its script (Cyrillic: Russian, else English), stop
-// words dropped, positions kept for phrase queries; and PATH.faiss, a FAISS inner-product index of
-// the chunk vectors (flat while small, HNSW when large). Every change commits to SQLite first; each
-// index records the last change it holds, and opening a store brings a stale or missing index up
-// to date from the log, so a process killed mid-way leaves a store that reopens consistent.
+// words dropped, positions kept for phrase queries, in shards written in parallel and searched as
+// one (collection-wide statistics, so the scores do not depend on the shard count); and PATH.faiss,
+// a FAISS inner-product index of the chunk vectors (flat while small, HNSW when large). Every
+// change commits to SQLite first; each index records the last change it holds, and opening a store
+// brings a stale or missing index up to date from the log, so a process killed mid-way leaves a
+// store that reopens consistent.
 //
 // Errors: not_found (a file to ingest, a source to remove), invalid_argument (options, an unknown
 // format, a JSONL/CSV line without the text field, naming the line), data_loss (a database that
@@ -96,6 +98,9 @@ struct StoreOptions {
   // The dense index is flat (exact) up to this many vectors, then HNSW (M 32, efConstruction 40,
   // efSearch 128; approximate, and rebuilt from SQLite after removals).
   int64_t hnsw_from = 200000;
+  // Shards of a new BM25 index, each written by its own thread (0: one per core, at most 4). An
+  // existing index keeps the count it was made with.
+  int32_t index_shards = 0;
 };
 
 struct AddResult {
@@ -109,6 +114,7 @@ struct Stats {
   int64_t indexed_chunks = 0;   // chunks in the BM25 index (equal to chunks when consistent)
   int64_t index_change = 0;     // the last change the BM25 index holds
   int64_t store_change = 0;     // the last change in SQLite (equal when consistent)
+  int32_t index_shards = 0;     // the BM25 index's shards
   int64_t vectors = 0;          // chunk vectors in SQLite
   int64_t indexed_vectors = 0;  // in the dense index (-1: no embedding model given to open)
   int64_t vector_change = 0;    // the last change the dense index holds

@@ -118,6 +118,7 @@ int index_stats(const KbFlags& kb, bool as_json, bool sources) {
                     {"chunks", st->chunks},
                     {"words", st->words},
                     {"bm25_chunks", st->indexed_chunks},
+                    {"bm25_shards", st->index_shards},
                     {"vectors", st->vectors},
                     {"embedding_model", st->embedding_model},
                     {"store_change", st->store_change},
@@ -150,9 +151,9 @@ int index_stats(const KbFlags& kb, bool as_json, bool sources) {
   std::printf("%s: %lld documents, %lld chunks, %lld words\n", kb.db.c_str(),
               static_cast<long long>(st->documents), static_cast<long long>(st->chunks),
               static_cast<long long>(st->words));
-  std::printf("bm25:  %lld chunks indexed, at change %lld of %lld\n",
-              static_cast<long long>(st->indexed_chunks), static_cast<long long>(st->index_change),
-              static_cast<long long>(st->store_change));
+  std::printf("bm25:  %lld chunks indexed in %d shards, at change %lld of %lld\n",
+              static_cast<long long>(st->indexed_chunks), st->index_shards,
+              static_cast<long long>(st->index_change), static_cast<long long>(st->store_change));
   if (st->indexed_vectors >= 0) {
     std::printf("dense: %lld vectors (%s, dim %d) of %s, at change %lld\n",
                 static_cast<long long>(st->indexed_vectors), st->vector_kind.c_str(), st->dim,

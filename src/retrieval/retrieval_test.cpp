@@ -84,11 +84,17 @@ std::unique_ptr<Store> corpus_store(const std::string& name, const StoreOptions&
   return std::move(*s);
 }
 
+// Also with the index in 1 and 3 shards: the statistics are collection-wide, the scores equal.
 TEST(Retrieval, Bm25AgreesWithANaiveOkapiImplementation) {
-  for (const Bm25 params : {Bm25{1.2, 0.75}, Bm25{2.0, 0.3}}) {
+  for (const auto& [params, shards] :
+       std::vector<std::pair<Bm25, int32_t>>{{{1.2, 0.75}, 1}, {{1.2, 0.75}, 3}, {{2.0, 0.3}, 0}}) {
     StoreOptions o;
     o.bm25 = params;
+    o.index_shards = shards;
     auto store = corpus_store("bm25.sqlite", o);
+    if (shards > 0) {
+      EXPECT_EQ(store->stats()->index_shards, shards);
+    }
     std::vector<std::vector<std::string>> docs;
     for (const auto& text : kCorpus) docs.push_back(index_terms(text));
     for (const std::string q : {"fox", "lazy dog", "stock market investors", "кошки собаки",
@@ -262,6 +268,44 @@ TEST(Retrieval, ReadsAPdfMadeByGhostscript) {
 
 // A process killed at random points of an ingest leaves a store that reopens with its index
 // holding exactly the chunks SQLite holds.
+TEST(Retrieval, AnIndexKeepsItsShardsAndAnOldLayoutIsRebuilt) {
+  const std::string path = fresh("shards.sqlite");
+  {
+    StoreOptions o;
+    o.index_shards = 3;
+    auto s = Store::open(path, o);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE((*s)->add({"d" + std::to_string(i),
+                             "",
+                             kCorpus[i % kCorpus.size()] + " n" + std::to_string(i),
+                             {}})
+                      .ok());
+    }
+  }
+  {
+    StoreOptions o;
+    o.index_shards = 2;
+    auto s = Store::open(path, o);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ((*s)->stats()->index_shards, 3);
+    EXPECT_EQ((*s)->stats()->indexed_chunks, 10);
+  }
+  // The one-database layout of earlier versions: dropped and rebuilt from SQLite.
+  fs::remove_all(path + ".xapian");
+  fs::create_directories(path + ".xapian");
+  std::ofstream(path + ".xapian/iamglass") << "old";
+  auto s = Store::open(path);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto st = (*s)->stats();
+  EXPECT_EQ(st->indexed_chunks, 10);
+  EXPECT_EQ(st->index_change, st->store_change);
+  auto hits = (*s)->search("n7");
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].source, "d7");
+}
+
 TEST(Retrieval, KilledIngestReopensConsistent) {
   const std::string path = fresh("killed.sqlite");
   for (int round = 0; round < 4; ++round) {

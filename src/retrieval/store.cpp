@@ -1,7 +1,6 @@
 // Store: SQLite as the store of record; a Xapian BM25 index and a FAISS vector index beside it,
 // kept in step by a change log.
 #include <sqlite3.h>
-#include <xapian.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,9 +8,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "dense.h"
+#include "lexical.h"
 #include "troika/retrieval.h"
 
 namespace troika::retrieval {
@@ -21,10 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kChangeKey = "troika_change";
 // Chunks indexed between Xapian commits (a commit costs a B-tree flush and fsyncs). What is not
 // committed when a process dies is re-indexed from the change log on the next open.
 constexpr int64_t kCommitEvery = 20000;
+// Chunks read from SQLite per batch when an index catches up with the log.
+constexpr size_t kCatchUpBatch = 8192;
 
 struct Stmt {
   sqlite3_stmt* s = nullptr;
@@ -81,15 +83,21 @@ int64_t dir_bytes(const fs::path& p) {
   return n;
 }
 
+// BM25 shards for a new index: one per core, at most 4.
+int32_t shards_for(const StoreOptions& o) {
+  if (o.index_shards > 0) return o.index_shards;
+  return static_cast<int32_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
+
 }  // namespace
 
 struct Store::Impl {
   std::string path;
   StoreOptions options;
   sqlite3* db = nullptr;
-  std::unique_ptr<Xapian::WritableDatabase> index;
+  std::unique_ptr<detail::TextIndex> text;
   std::unique_ptr<detail::VectorIndex> vectors;  // null without an embedding model
-  // One call at a time: Xapian databases, the FAISS index and the embedder are not reentrant.
+  // One call at a time: the Xapian shards, the FAISS index and the embedder are not reentrant.
   mutable std::mutex mu;
 
   ~Impl() { sqlite3_close(db); }
@@ -113,36 +121,7 @@ struct Store::Impl {
     return q.row() ? q.text(0) : std::string();
   }
 
-  Xapian::Document chunk_document(const std::string& text) const {
-    Xapian::Document d;
-    Xapian::termpos pos = 0;
-    for (const auto& t : index_terms(text)) d.add_posting(t, ++pos);
-    return d;
-  }
-
-  int64_t text_change = 0;  // the last change the BM25 index holds (committed or pending)
-  int64_t uncommitted = 0;  // BM25 index updates since its last commit
-
-  int64_t index_change() const { return text_change; }
-  void read_index_change() {
-    const std::string v = index->get_metadata(kChangeKey);
-    text_change = v.empty() ? 0 : std::stoll(v);
-  }
-  void set_index_change(int64_t change) {
-    index->set_metadata(kChangeKey, std::to_string(change));
-    text_change = change;
-  }
-  // Commits the BM25 index once enough is pending, or whatever is pending when `now`.
-  Status commit_index(bool now) {
-    if (uncommitted == 0 || (!now && uncommitted < kCommitEvery)) return Status::Ok();
-    try {
-      index->commit();
-    } catch (const Xapian::Error& e) {
-      return data_loss(path + ".xapian: " + e.get_description());
-    }
-    uncommitted = 0;
-    return Status::Ok();
-  }
+  Status commit_index(bool now) { return text->commit(now ? 0 : kCommitEvery); }
 
   // Loads every stored vector into a fresh dense index (after removals from an HNSW graph,
   // which cannot remove, or when the index file was unreadable).
@@ -172,7 +151,7 @@ struct Store::Impl {
   // Applies every logged change an index does not hold yet: 'add' (chunks to index and their
   // vectors), 'rm' (chunks gone), 'vec' (vectors of chunks stored before the model was given).
   Status catch_up() {
-    const int64_t have_text = index_change();
+    const int64_t have_text = text->change();
     const int64_t have_vec = vectors ? vectors->change() : have_text;
     const int64_t from = std::min(have_text, have_vec);
     Stmt q(db, "SELECT seq, op, chunk_ids FROM changes WHERE seq > ? ORDER BY seq");
@@ -181,69 +160,61 @@ struct Store::Impl {
     Stmt vector_of(db, "SELECT v FROM vectors WHERE chunk_id = ?");
     int64_t last = from;
     bool rebuild = false;
-    try {
-      while (q.row()) {
-        last = q.i64(0);
-        const std::string op = q.text(1);
-        const json ids = json::parse(q.text(2), nullptr, false);
-        if (!ids.is_array()) {
-          return data_loss(path + ": change " + std::to_string(last) + " is corrupt");
+    std::vector<detail::TextIndex::Op> ops;
+    while (q.row()) {
+      last = q.i64(0);
+      const std::string op = q.text(1);
+      const json ids = json::parse(q.text(2), nullptr, false);
+      if (!ids.is_array()) {
+        return data_loss(path + ": change " + std::to_string(last) + " is corrupt");
+      }
+      const bool text_side = last > have_text, vec_side = vectors && last > have_vec;
+      std::vector<int64_t> vec_ids;
+      std::vector<float> vec_data;
+      for (const auto& idj : ids) {
+        const int64_t id = idj.get<int64_t>();
+        if (op == "rm") {
+          if (text_side) ops.push_back({last, id, true, {}});
+          if (vec_side) vec_ids.push_back(id);
+          continue;
         }
-        const bool text_side = last > have_text, vec_side = vectors && last > have_vec;
-        std::vector<int64_t> vec_ids;
-        std::vector<float> vec_data;
-        for (const auto& idj : ids) {
-          const int64_t id = idj.get<int64_t>();
-          if (op == "rm") {
-            if (text_side) {
-              try {
-                index->delete_document(static_cast<Xapian::docid>(id));
-              } catch (const Xapian::DocNotFoundError&) {
-              }
-              ++uncommitted;
-            }
-            if (vec_side) vec_ids.push_back(id);
-            continue;
-          }
-          if (text_side && op == "add") {
-            text_of.reset();
-            text_of.bind(1, id);
-            if (text_of.row()) {
-              index->replace_document(static_cast<Xapian::docid>(id),
-                                      chunk_document(text_of.text(0)));
-              ++uncommitted;
-            }
-          }
-          if (vec_side && !rebuild) {
-            vector_of.reset();
-            vector_of.bind(1, id);
-            if (vector_of.row()) {
-              std::vector<float> v = vector_of.floats(0);
-              if (static_cast<int32_t>(v.size()) != options.embedding->dim()) {
-                return data_loss(path + ": chunk " + std::to_string(id) +
-                                 " has a vector of the wrong size");
-              }
-              vec_ids.push_back(id);
-              vec_data.insert(vec_data.end(), v.begin(), v.end());
-            }
+        if (text_side && op == "add") {
+          text_of.reset();
+          text_of.bind(1, id);
+          if (text_of.row()) ops.push_back({last, id, false, text_of.text(0)});
+          if (ops.size() >= kCatchUpBatch) {  // the changes before this one are all in
+            TROIKA_RETURN_IF_ERROR(text->apply(ops, last - 1));
+            TROIKA_RETURN_IF_ERROR(commit_index(false));
+            ops.clear();
           }
         }
         if (vec_side && !rebuild) {
-          if (op == "rm") {
-            if (vectors->can_remove()) {
-              vectors->remove(vec_ids);
-            } else {
-              rebuild = true;
+          vector_of.reset();
+          vector_of.bind(1, id);
+          if (vector_of.row()) {
+            std::vector<float> v = vector_of.floats(0);
+            if (static_cast<int32_t>(v.size()) != options.embedding->dim()) {
+              return data_loss(path + ": chunk " + std::to_string(id) +
+                               " has a vector of the wrong size");
             }
-          } else {
-            vectors->add(vec_ids, vec_data);
+            vec_ids.push_back(id);
+            vec_data.insert(vec_data.end(), v.begin(), v.end());
           }
         }
       }
-      if (last > have_text) set_index_change(last);
-    } catch (const Xapian::Error& e) {
-      return data_loss(path + ".xapian: " + e.get_description());
+      if (vec_side && !rebuild) {
+        if (op == "rm") {
+          if (vectors->can_remove()) {
+            vectors->remove(vec_ids);
+          } else {
+            rebuild = true;
+          }
+        } else {
+          vectors->add(vec_ids, vec_data);
+        }
+      }
     }
+    if (last > have_text) TROIKA_RETURN_IF_ERROR(text->apply(ops, last));
     TROIKA_RETURN_IF_ERROR(commit_index(false));
     if (vectors && rebuild) {
       TROIKA_RETURN_IF_ERROR(rebuild_vectors(last));
@@ -294,43 +265,7 @@ struct Store::Impl {
   using Ranked = std::vector<std::pair<int64_t, double>>;
 
   Result<Ranked> bm25(const std::string& query, int32_t k) const {
-    // Words are ORed; a "quoted phrase" is one sub-query whose terms must appear in order.
-    std::vector<Xapian::Query> parts;
-    bool in_quote = false;
-    std::string seg;
-    auto flush = [&] {
-      std::vector<std::string> terms = index_terms(seg);
-      seg.clear();
-      if (terms.empty()) return;
-      if (in_quote && terms.size() > 1) {
-        parts.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end());
-      } else {
-        for (const auto& t : terms) parts.emplace_back(t);
-      }
-    };
-    for (char c : query) {
-      if (c == '"') {
-        flush();
-        in_quote = !in_quote;
-      } else {
-        seg += c;
-      }
-    }
-    flush();
-    Ranked out;
-    if (parts.empty()) return out;
-    try {
-      Xapian::Enquire enquire(*index);
-      enquire.set_query(Xapian::Query(Xapian::Query::OP_OR, parts.begin(), parts.end()));
-      enquire.set_weighting_scheme(Xapian::BM25Weight(options.bm25.k1, 0, 1, options.bm25.b, 0));
-      Xapian::MSet mset = enquire.get_mset(0, static_cast<Xapian::doccount>(k));
-      for (auto it = mset.begin(); it != mset.end(); ++it) {
-        out.emplace_back(static_cast<int64_t>(*it), it.get_weight());
-      }
-    } catch (const Xapian::Error& e) {
-      return data_loss(path + ".xapian: " + e.get_description());
-    }
-    return out;
+    return text->search(query, k, options.bm25);
   }
 
   Result<Ranked> dense(const std::string& query, int32_t k) const {
@@ -383,15 +318,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
   if (!made.ok()) {
     return data_loss(path + " is not a troika knowledge base (" + made.message() + ")");
   }
-  try {
-    impl->index =
-        std::make_unique<Xapian::WritableDatabase>(path + ".xapian", Xapian::DB_CREATE_OR_OPEN);
-  } catch (const Xapian::DatabaseLockError&) {
-    return unavailable(path + ".xapian is open for writing in another process; wait for it");
-  } catch (const Xapian::Error& e) {
-    return data_loss(path + ".xapian: " + e.get_description());
-  }
-  impl->read_index_change();
+  TROIKA_ASSIGN_OR_RETURN(impl->text,
+                          detail::TextIndex::open(path + ".xapian", shards_for(options)));
   if (options.embedding) {
     const std::string model = options.embedding->model_id();
     const std::string had = impl->meta("embedding_model");
@@ -536,21 +464,16 @@ Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
   }
   // Indexes in step with SQLite take the new chunks from memory; others catch up from the log.
   const bool in_step =
-      m.index_change() == change - 1 && (!m.vectors || m.vectors->change() == change - 1);
+      m.text->change() == change - 1 && (!m.vectors || m.vectors->change() == change - 1);
   if (!in_step) {
     TROIKA_RETURN_IF_ERROR(m.catch_up());
     return out;
   }
-  try {
-    for (size_t i = 0; i < chunk_ids.size(); ++i) {
-      m.index->replace_document(static_cast<Xapian::docid>(chunk_ids[i]),
-                                m.chunk_document(chunk_texts[i]));
-    }
-    m.uncommitted += static_cast<int64_t>(chunk_ids.size());
-    m.set_index_change(change);
-  } catch (const Xapian::Error& e) {
-    return data_loss(m.path + ".xapian: " + e.get_description());
+  std::vector<detail::TextIndex::Op> ops(chunk_ids.size());
+  for (size_t i = 0; i < chunk_ids.size(); ++i) {
+    ops[i] = {change, chunk_ids[i], false, std::move(chunk_texts[i])};
   }
+  TROIKA_RETURN_IF_ERROR(m.text->apply(ops, change));
   if (m.vectors) {
     std::vector<float> flat;
     flat.reserve(vecs.size() * static_cast<size_t>(m.options.embedding->dim()));
@@ -634,8 +557,9 @@ Result<Stats> Store::stats() const {
   s.words = q.i64(2);
   s.store_change = q.i64(3);
   s.vectors = q.i64(4);
-  s.index_change = m.index_change();
-  s.indexed_chunks = static_cast<int64_t>(m.index->get_doccount());
+  s.index_change = m.text->change();
+  s.indexed_chunks = m.text->documents();
+  s.index_shards = m.text->shards();
   s.embedding_model = m.meta("embedding_model");
   s.indexed_vectors = -1;
   if (m.vectors) {

@@ -364,19 +364,40 @@ std::vector<Span> chunk_text(const std::string& text, const ChunkOptions& o) {
 }
 
 std::vector<std::string> index_terms(const std::string& text) {
-  thread_local Xapian::Stem russian("russian"), english("english");
+  // Snowball runs once per distinct word and thread: a corpus's words are Zipf-distributed, so
+  // most lookups hit (stemming each occurrence was half of an ingest's indexing time).
+  struct Terms {
+    Xapian::Stem russian{"russian"}, english{"english"};
+    std::unordered_map<std::string, std::string> of;  // word -> term ("" for a stop word)
+  };
+  thread_local Terms terms;
   std::vector<std::string> out;
+  out.reserve(text.size() / 6);
   std::string word;
   bool cyrillic = false;
   auto flush = [&] {
     if (word.empty()) return;
-    if (!stop_words().count(word)) out.push_back(cyrillic ? russian(word) : english(word));
+    auto it = terms.of.find(word);
+    if (it == terms.of.end()) {
+      if (terms.of.size() >= (size_t{1} << 18)) terms.of.clear();  // bounds a thread's memory
+      std::string term;
+      if (!stop_words().count(word)) term = cyrillic ? terms.russian(word) : terms.english(word);
+      it = terms.of.emplace(word, std::move(term)).first;
+    }
+    if (!it->second.empty()) out.push_back(it->second);
     word.clear();
     cyrillic = false;
   };
   for (Xapian::Utf8Iterator it(text); it != Xapian::Utf8Iterator(); ++it) {
     const unsigned c = *it;
-    if (Xapian::Unicode::is_wordchar(c)) {
+    if (c < 0x80) {  // ASCII: the word characters are letters, digits and '_'
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') {
+        word += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        if (word.size() > 120) flush();
+      } else {
+        flush();
+      }
+    } else if (Xapian::Unicode::is_wordchar(c)) {
       const unsigned l = Xapian::Unicode::tolower(c);
       // Russian text often writes ё as е: index them alike.
       append_utf8(word, l == 0x0451 ? 0x0435 : l);

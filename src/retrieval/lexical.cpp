@@ -1,0 +1,241 @@
+// TextIndex: Xapian shards written by one thread each, searched as one database.
+#include "lexical.h"
+
+#include <xapian.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace troika::retrieval::detail {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kChangeKey = "troika_change";
+
+// Runs a job once per shard at a time: shard 0 on the caller, the others on threads that live
+// as long as the index (so each keeps its own warm stemming cache, see index_terms).
+class Workers {
+ public:
+  explicit Workers(int32_t n) {
+    for (int32_t i = 1; i < n; ++i) threads_.emplace_back([this, i] { loop(i); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  // `job` must not throw.
+  void run(const std::function<void(int32_t)>& job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &job;
+      pending_ = threads_.size();
+      ++generation_;
+    }
+    wake_.notify_all();
+    job(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop(int32_t i) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int32_t)>* job = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        job = job_;
+      }
+      (*job)(i);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  const std::function<void(int32_t)>* job_ = nullptr;
+  size_t pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+Xapian::Document chunk_document(const std::string& text) {
+  Xapian::Document d;
+  Xapian::termpos pos = 0;
+  for (const auto& t : index_terms(text)) d.add_posting(t, ++pos);
+  return d;
+}
+
+}  // namespace
+
+struct TextIndex::Impl {
+  std::string dir;
+  std::vector<std::unique_ptr<Xapian::WritableDatabase>> shards;
+  std::vector<int64_t> held;         // per shard: the last change it holds (committed or not)
+  std::vector<int64_t> uncommitted;  // per shard: updates since its last commit
+  Xapian::Database all;              // every shard, searched together
+  std::unique_ptr<Workers> workers;
+
+  int32_t n() const { return static_cast<int32_t>(shards.size()); }
+  std::string shard_path(int32_t s) const { return dir + "/" + std::to_string(s); }
+
+  // Runs job(s) on every shard in parallel; the first Xapian error is returned.
+  Status each(const std::function<void(int32_t)>& job) {
+    std::vector<std::string> errors(shards.size());
+    workers->run([&](int32_t s) {
+      try {
+        job(s);
+      } catch (const Xapian::Error& e) {
+        errors[static_cast<size_t>(s)] = shard_path(s) + ": " + e.get_description();
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(s)] = shard_path(s) + ": " + e.what();
+      }
+    });
+    for (const auto& e : errors) {
+      if (!e.empty()) return data_loss(e);
+    }
+    return Status::Ok();
+  }
+};
+
+TextIndex::TextIndex() : impl_(std::make_unique<Impl>()) {}
+TextIndex::~TextIndex() = default;
+
+Result<std::unique_ptr<TextIndex>> TextIndex::open(const std::string& dir, int32_t shards) {
+  std::unique_ptr<TextIndex> index(new TextIndex());
+  Impl& m = *index->impl_;
+  m.dir = dir;
+  std::error_code ec;
+  // The one-database layout of earlier versions: derived data, rebuilt from the store.
+  if (fs::exists(dir + "/iamglass", ec)) fs::remove_all(dir, ec);
+  int32_t have = 0;
+  while (fs::is_directory(m.shard_path(have), ec)) ++have;
+  const int32_t n = have > 0 ? have : std::max(1, shards);
+  fs::create_directories(dir, ec);
+  try {
+    for (int32_t s = 0; s < n; ++s) {
+      m.shards.push_back(
+          std::make_unique<Xapian::WritableDatabase>(m.shard_path(s), Xapian::DB_CREATE_OR_OPEN));
+      const std::string v = m.shards.back()->get_metadata(kChangeKey);
+      m.held.push_back(v.empty() ? 0 : std::stoll(v));
+      m.uncommitted.push_back(0);
+      m.all.add_database(*m.shards.back());
+    }
+  } catch (const Xapian::DatabaseLockError&) {
+    return unavailable(dir + " is open for writing in another process; wait for it");
+  } catch (const Xapian::Error& e) {
+    return data_loss(dir + ": " + e.get_description());
+  } catch (const std::exception& e) {
+    return data_loss(dir + ": " + e.what());
+  }
+  m.workers = std::make_unique<Workers>(n);
+  return index;
+}
+
+int32_t TextIndex::shards() const { return impl_->n(); }
+
+int64_t TextIndex::change() const {
+  return *std::min_element(impl_->held.begin(), impl_->held.end());
+}
+
+Status TextIndex::apply(const std::vector<Op>& ops, int64_t upto) {
+  Impl& m = *impl_;
+  const int64_t n = m.n();
+  return m.each([&](int32_t s) {
+    Xapian::WritableDatabase& db = *m.shards[static_cast<size_t>(s)];
+    const int64_t held = m.held[static_cast<size_t>(s)];
+    int64_t updates = 0;
+    for (const Op& op : ops) {
+      if (op.change <= held || (op.chunk_id - 1) % n != s) continue;
+      const auto doc = static_cast<Xapian::docid>((op.chunk_id - 1) / n + 1);
+      if (op.remove) {
+        try {
+          db.delete_document(doc);
+        } catch (const Xapian::DocNotFoundError&) {
+        }
+      } else {
+        db.replace_document(doc, chunk_document(op.text));
+      }
+      ++updates;
+    }
+    if (upto > held) {
+      db.set_metadata(kChangeKey, std::to_string(upto));
+      m.held[static_cast<size_t>(s)] = upto;
+      ++updates;
+    }
+    m.uncommitted[static_cast<size_t>(s)] += updates;
+  });
+}
+
+Status TextIndex::commit(int64_t every) {
+  Impl& m = *impl_;
+  int64_t pending = 0;
+  for (int64_t u : m.uncommitted) pending += u;
+  if (pending == 0 || (every > 0 && pending < every)) return Status::Ok();
+  TROIKA_RETURN_IF_ERROR(m.each([&](int32_t s) {
+    if (m.uncommitted[static_cast<size_t>(s)] == 0) return;
+    m.shards[static_cast<size_t>(s)]->commit();
+    m.uncommitted[static_cast<size_t>(s)] = 0;
+  }));
+  return Status::Ok();
+}
+
+int64_t TextIndex::documents() const { return static_cast<int64_t>(impl_->all.get_doccount()); }
+
+Result<std::vector<std::pair<int64_t, double>>> TextIndex::search(const std::string& query,
+                                                                  int32_t k,
+                                                                  const Bm25& bm25) const {
+  // Words are ORed; a "quoted phrase" is one sub-query whose terms must appear in order.
+  std::vector<Xapian::Query> parts;
+  bool in_quote = false;
+  std::string seg;
+  auto flush = [&] {
+    std::vector<std::string> terms = index_terms(seg);
+    seg.clear();
+    if (terms.empty()) return;
+    if (in_quote && terms.size() > 1) {
+      parts.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end());
+    } else {
+      for (const auto& t : terms) parts.emplace_back(t);
+    }
+  };
+  for (char c : query) {
+    if (c == '"') {
+      flush();
+      in_quote = !in_quote;
+    } else {
+      seg += c;
+    }
+  }
+  flush();
+  std::vector<std::pair<int64_t, double>> out;
+  if (parts.empty()) return out;
+  try {
+    Xapian::Enquire enquire(impl_->all);
+    enquire.set_query(Xapian::Query(Xapian::Query::OP_OR, parts.begin(), parts.end()));
+    enquire.set_weighting_scheme(Xapian::BM25Weight(bm25.k1, 0, 1, bm25.b, 0));
+    Xapian::MSet mset = enquire.get_mset(0, static_cast<Xapian::doccount>(k));
+    for (auto it = mset.begin(); it != mset.end(); ++it) {
+      out.emplace_back(static_cast<int64_t>(*it), it.get_weight());
+    }
+  } catch (const Xapian::Error& e) {
+    return data_loss(impl_->dir + ": " + e.get_description());
+  }
+  return out;
+}
+
+}  // namespace troika::retrieval::detail
