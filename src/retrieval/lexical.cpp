@@ -16,6 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kChangeKey = "troika_change";
+constexpr const char* kShardsKey = "troika_shards";  // the shard count a shard was made for
 
 // Runs a job once per shard at a time: shard 0 on the caller, the others on threads that live
 // as long as the index (so each keeps its own warm stemming cache, see index_terms).
@@ -125,15 +126,33 @@ Result<std::unique_ptr<TextIndex>> TextIndex::open(const std::string& dir, int32
   int32_t have = 0;
   while (fs::is_directory(m.shard_path(have), ec)) ++have;
   const int32_t n = have > 0 ? have : std::max(1, shards);
-  fs::create_directories(dir, ec);
-  try {
-    for (int32_t s = 0; s < n; ++s) {
+  auto open_all = [&](int32_t count) {
+    m.shards.clear();
+    m.held.clear();
+    m.uncommitted.clear();
+    m.all = Xapian::Database();
+    fs::create_directories(dir, ec);
+    bool whole = true;  // every shard was made for `count` shards
+    for (int32_t s = 0; s < count; ++s) {
       m.shards.push_back(
           std::make_unique<Xapian::WritableDatabase>(m.shard_path(s), Xapian::DB_CREATE_OR_OPEN));
-      const std::string v = m.shards.back()->get_metadata(kChangeKey);
+      Xapian::WritableDatabase& db = *m.shards.back();
+      const std::string v = db.get_metadata(kChangeKey), made = db.get_metadata(kShardsKey);
+      if (made.empty()) db.set_metadata(kShardsKey, std::to_string(count));
+      whole = whole && (made.empty() ? v.empty() : made == std::to_string(count));
       m.held.push_back(v.empty() ? 0 : std::stoll(v));
-      m.uncommitted.push_back(0);
-      m.all.add_database(*m.shards.back());
+      m.uncommitted.push_back(1);  // the shard count, at least, to commit
+      m.all.add_database(db);
+    }
+    return whole;
+  };
+  try {
+    if (!open_all(n)) {
+      // A shard went missing: the chunk-to-shard numbering no longer holds. Rebuilt.
+      m.shards.clear();
+      m.all = Xapian::Database();
+      fs::remove_all(dir, ec);
+      open_all(std::max(1, shards));
     }
   } catch (const Xapian::DatabaseLockError&) {
     return unavailable(dir + " is open for writing in another process; wait for it");
@@ -142,7 +161,7 @@ Result<std::unique_ptr<TextIndex>> TextIndex::open(const std::string& dir, int32
   } catch (const std::exception& e) {
     return data_loss(dir + ": " + e.what());
   }
-  m.workers = std::make_unique<Workers>(n);
+  m.workers = std::make_unique<Workers>(static_cast<int32_t>(m.shards.size()));
   return index;
 }
 

@@ -291,6 +291,17 @@ TEST(Retrieval, AnIndexKeepsItsShardsAndAnOldLayoutIsRebuilt) {
     EXPECT_EQ((*s)->stats()->index_shards, 3);
     EXPECT_EQ((*s)->stats()->indexed_chunks, 10);
   }
+  // A shard gone: the chunk-to-shard numbering no longer holds, the index is rebuilt.
+  fs::remove_all(path + ".xapian/1");
+  {
+    auto s = Store::open(path);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    EXPECT_EQ((*s)->stats()->indexed_chunks, 10);
+    auto hits = (*s)->search("n4");
+    ASSERT_TRUE(hits.ok());
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ((*hits)[0].source, "d4");
+  }
   // The one-database layout of earlier versions: dropped and rebuilt from SQLite.
   fs::remove_all(path + ".xapian");
   fs::create_directories(path + ".xapian");

@@ -227,19 +227,23 @@ struct Store::Impl {
   // Embeds the chunks that have no vector (stored before a model was given), logging a 'vec'
   // change for the dense index.
   Status embed_missing() {
-    for (;;) {
+    // A cursor on the chunk id: each batch reads on from the last (a scan from the start for
+    // every batch made embedding a large store quadratic).
+    for (int64_t after = 0;;) {
       std::vector<int64_t> ids;
       std::vector<std::string> texts;
       {
         Stmt q(db,
-               "SELECT id, text FROM chunks WHERE id NOT IN (SELECT chunk_id FROM vectors)"
-               " ORDER BY id LIMIT 256");
+               "SELECT id, text FROM chunks c WHERE id > ? AND NOT EXISTS"
+               " (SELECT 1 FROM vectors v WHERE v.chunk_id = c.id) ORDER BY id LIMIT 256");
+        q.bind(1, after);
         while (q.row()) {
           ids.push_back(q.i64(0));
           texts.push_back(q.text(1));
         }
       }
       if (ids.empty()) return Status::Ok();
+      after = ids.back();
       TROIKA_ASSIGN_OR_RETURN(auto vecs, options.embedding->embed(texts));
       TROIKA_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
       Stmt ins(db, "INSERT INTO vectors(chunk_id, v) VALUES(?, ?)");
