@@ -1,6 +1,7 @@
 // The retrieval bench for bench/retrieval.sh. Two modes:
 //
 //   --text FILE --work DIR [--sizes 10000,100000,1000000] [--queries 200] [--dim 384]
+//     [--lexical-only] (BM25 and FTS5 only) [--reuse] (one size, on the files a run left)
 //     A synthetic corpus of chunks, each 4-8 sentences drawn (seeded) from FILE's sentences
 //     (Debian's documentation), grown to each size in turn. At each size: ingest throughput
 //     without embeddings; BM25 query latency for a 3-term OR and for an OR holding a very
@@ -204,11 +205,21 @@ struct Corpus {
 // FTS5 on the same chunks: the anchor (unicode61, no stemming; ranked by `rank`, LIMIT 10).
 class Fts5 {
  public:
-  explicit Fts5(const std::string& path) {
-    for (const std::string& x : {path, path + "-journal"}) fs::remove(x);
+  // `reuse`: keep the table a run before left.
+  Fts5(const std::string& path, bool reuse) {
+    if (!reuse) {
+      for (const std::string& x : {path, path + "-journal"}) fs::remove(x);
+    }
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) die("cannot open " + path);
     exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;");
-    exec("CREATE VIRTUAL TABLE t USING fts5(text)");
+    exec("CREATE VIRTUAL TABLE IF NOT EXISTS t USING fts5(text)");
+  }
+  int64_t rows() {
+    sqlite3_stmt* q = nullptr;
+    sqlite3_prepare_v2(db_, "SELECT COUNT(*) FROM t", -1, &q, nullptr);
+    const int64_t n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    return n;
   }
   ~Fts5() {
     sqlite3_finalize(query_);
@@ -332,8 +343,10 @@ int64_t dir_bytes(const fs::path& p) {
   return n;
 }
 
+// `reuse`: one size, on the store and FTS5 table a run of that size left (no ingest timed);
+// `lexical`: BM25 and FTS5 only (no vectors).
 int run_scale(const std::string& text, const std::string& work, std::vector<int64_t> sizes,
-              int n_queries, int32_t dim) {
+              int n_queries, int32_t dim, bool reuse, bool lexical) {
   Corpus c;
   c.sentences = sentences_of(text);
   if (c.sentences.size() < 1000) die(text + ": fewer than 1000 sentences");
@@ -341,13 +354,14 @@ int run_scale(const std::string& text, const std::string& work, std::vector<int6
                text.c_str());
   fs::create_directories(work);
   const std::string db = work + "/kb.sqlite";
+  if (reuse && sizes.size() != 1) die("--reuse takes one size");
   for (const std::string& x : {db, db + "-wal", db + "-shm", db + ".xapian", db + ".faiss"}) {
-    fs::remove_all(x);
+    if (!reuse) fs::remove_all(x);
   }
   std::sort(sizes.begin(), sizes.end());
   const Queries q = make_queries(c, std::min<int64_t>(sizes.back(), 100000), n_queries);
   auto embedding = std::make_shared<HashEmbedding>(dim);
-  Fts5 fts(work + "/fts5.sqlite");
+  Fts5 fts(work + "/fts5.sqlite", reuse);
   retrieval::StoreOptions plain;
   plain.chunking = {.size = 400, .overlap = 30};  // every synthetic chunk stays one chunk
   json levels = json::array();
@@ -358,6 +372,13 @@ int run_scale(const std::string& text, const std::string& work, std::vector<int6
     // 1. Ingest without embeddings, in batches of 1000 documents (one chunk each).
     {
       auto store = check(retrieval::Store::open(db, plain), "open");
+      if (reuse) {
+        if (check(store->stats(), "stats").chunks != n || fts.rows() != n) {
+          die(db + " or the FTS5 table does not hold " + std::to_string(n) +
+              " chunks: run without --reuse first");
+        }
+        have = n;
+      }
       const auto t0 = Clock::now();
       for (int64_t i = have; i < n; i += 1000) {
         std::vector<retrieval::Document> batch;
@@ -368,12 +389,12 @@ int run_scale(const std::string& text, const std::string& work, std::vector<int6
       }
       if (Status fl = store->flush(); !fl.ok()) die("flush: " + fl.to_string());
       const double s = ms_since(t0) / 1000;
-      level["ingest_chunks_per_s"] = (n - have) / s;
+      if (!reuse) level["ingest_chunks_per_s"] = (n - have) / s;
       auto st = check(store->stats(), "stats");
       if (st.chunks != n) die("the store holds " + std::to_string(st.chunks) + " chunks");
       const auto t1 = Clock::now();
       fts.add(c, have, n);
-      level["fts5_ingest_chunks_per_s"] = (n - have) / (ms_since(t1) / 1000);
+      if (!reuse) level["fts5_ingest_chunks_per_s"] = (n - have) / (ms_since(t1) / 1000);
       // 2. BM25 against FTS5, the same queries.
       level["bm25_mid"] = latency(time_store(*store, q.mid, "bm25"));
       level["bm25_frequent"] = latency(time_store(*store, q.frequent, "bm25"));
@@ -392,7 +413,7 @@ int run_scale(const std::string& text, const std::string& work, std::vector<int6
       level["fts5_frequent"] = latency(ff);
     }
     // 3. The dense index: reopening with the embedder embeds and indexes the new chunks.
-    {
+    if (!lexical) {
       retrieval::StoreOptions o = plain;
       o.embedding = embedding;
       const auto t0 = Clock::now();
@@ -453,6 +474,10 @@ int run_scale(const std::string& text, const std::string& work, std::vector<int6
       level["dense_bytes_per_chunk"] = static_cast<double>(dir_bytes(db + ".faiss")) / n;
       level["fts5_bytes_per_chunk"] = static_cast<double>(dir_bytes(work + "/fts5.sqlite")) / n;
       level["rss_bytes_per_chunk"] = static_cast<double>(rss_bytes() - rss0) / n;
+    } else {
+      level["sqlite_bytes_per_chunk"] = static_cast<double>(dir_bytes(db)) / n;
+      level["bm25_bytes_per_chunk"] = static_cast<double>(dir_bytes(db + ".xapian")) / n;
+      level["fts5_bytes_per_chunk"] = static_cast<double>(dir_bytes(work + "/fts5.sqlite")) / n;
     }
     have = n;
     std::fprintf(stderr, "%s\n", level.dump().c_str());
@@ -593,6 +618,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> sizes = {10000, 100000, 1000000};
   int n_queries = 200;
   int32_t dim = 384;
+  bool reuse = false, lexical = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -611,6 +637,10 @@ int main(int argc, char** argv) {
       n_queries = std::stoi(next());
     } else if (a == "--dim") {
       dim = std::stoi(next());
+    } else if (a == "--reuse") {
+      reuse = true;
+    } else if (a == "--lexical-only") {
+      lexical = true;
     } else if (a == "--sizes") {
       sizes.clear();
       std::stringstream ss(next());
@@ -622,5 +652,5 @@ int main(int argc, char** argv) {
   if (work.empty()) die("give --work DIR");
   if (!beir.empty()) return run_beir(beir, work, embed_model);
   if (text.empty()) die("give --text FILE or --beir DIR");
-  return run_scale(text, work, sizes, n_queries, dim);
+  return run_scale(text, work, sizes, n_queries, dim, reuse, lexical);
 }
