@@ -469,16 +469,12 @@ int run_scale(const std::string& text, const std::string& work, std::vector<int6
       level["dense_recall_at_10"] = recall / q.mid.size();
       if (Status fl = store->flush(); !fl.ok()) die("flush: " + fl.to_string());
       st = check(store->stats(), "stats");
-      level["sqlite_bytes_per_chunk"] = static_cast<double>(dir_bytes(db)) / n;
-      level["bm25_bytes_per_chunk"] = static_cast<double>(dir_bytes(db + ".xapian")) / n;
       level["dense_bytes_per_chunk"] = static_cast<double>(dir_bytes(db + ".faiss")) / n;
-      level["fts5_bytes_per_chunk"] = static_cast<double>(dir_bytes(work + "/fts5.sqlite")) / n;
       level["rss_bytes_per_chunk"] = static_cast<double>(rss_bytes() - rss0) / n;
-    } else {
-      level["sqlite_bytes_per_chunk"] = static_cast<double>(dir_bytes(db)) / n;
-      level["bm25_bytes_per_chunk"] = static_cast<double>(dir_bytes(db + ".xapian")) / n;
-      level["fts5_bytes_per_chunk"] = static_cast<double>(dir_bytes(work + "/fts5.sqlite")) / n;
     }
+    level["sqlite_bytes_per_chunk"] = static_cast<double>(dir_bytes(db)) / n;
+    level["bm25_bytes_per_chunk"] = static_cast<double>(dir_bytes(db + ".xapian")) / n;
+    level["fts5_bytes_per_chunk"] = static_cast<double>(dir_bytes(work + "/fts5.sqlite")) / n;
     have = n;
     std::fprintf(stderr, "%s\n", level.dump().c_str());
     levels.push_back(level);
