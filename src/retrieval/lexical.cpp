@@ -3,6 +3,7 @@
 
 #include <xapian.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -17,6 +18,9 @@ namespace fs = std::filesystem;
 
 constexpr const char* kChangeKey = "troika_change";
 constexpr const char* kShardsKey = "troika_shards";  // the shard count a shard was made for
+// The layout of a shard's documents (see chunk_document); a shard of another is rebuilt.
+constexpr const char* kFormatKey = "troika_format";
+constexpr const char* kFormat = "sequence-1";
 
 // Runs a job once per shard at a time: shard 0 on the caller, the others on threads that live
 // as long as the index (so each keeps its own warm stemming cache, see index_terms).
@@ -74,12 +78,140 @@ class Workers {
   bool stop_ = false;
 };
 
+void put_varint(std::string& out, uint32_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+// A chunk as a Xapian document: its terms with their frequencies (no positions) and, as the
+// document's data, its word sequence: for each kept word the index of its term in the
+// document's sorted term list, a varint. Phrases are matched against that sequence (see
+// PhraseSource): Xapian's own position lists, one B-tree entry per term and document, were
+// half of the indexing time and two thirds of the index.
 Xapian::Document chunk_document(const std::string& text) {
+  const std::vector<std::string> words = index_terms(text);
+  std::vector<std::string> terms = words;
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  std::vector<Xapian::termcount> wdf(terms.size(), 0);
+  std::string sequence;
+  sequence.reserve(words.size() + 8);
+  for (const auto& w : words) {
+    const auto i =
+        static_cast<uint32_t>(std::lower_bound(terms.begin(), terms.end(), w) - terms.begin());
+    ++wdf[i];
+    put_varint(sequence, i);
+  }
   Xapian::Document d;
-  Xapian::termpos pos = 0;
-  for (const auto& t : index_terms(text)) d.add_posting(t, ++pos);
+  for (size_t i = 0; i < terms.size(); ++i) d.add_term(terms[i], wdf[i]);
+  d.set_data(sequence);
   return d;
 }
+
+// True when a document's word sequence holds the phrase's terms one after another.
+bool holds_phrase(const Xapian::Document& doc, const std::vector<std::string>& phrase) {
+  std::vector<int64_t> want(phrase.size(), -1);  // each phrase word's index in the term list
+  int64_t i = 0;
+  for (auto t = doc.termlist_begin(); t != doc.termlist_end(); ++t, ++i) {
+    const std::string term = *t;
+    for (size_t k = 0; k < phrase.size(); ++k) {
+      if (phrase[k] == term) want[k] = i;
+    }
+  }
+  for (int64_t w : want) {
+    if (w < 0) return false;
+  }
+  const std::string data = doc.get_data();
+  std::vector<int64_t> seq;
+  seq.reserve(data.size());
+  uint32_t v = 0;
+  int shift = 0;
+  for (char c : data) {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(c) & 0x7f) << shift;
+    if (static_cast<unsigned char>(c) & 0x80) {
+      shift += 7;
+      continue;
+    }
+    seq.push_back(v);
+    v = 0;
+    shift = 0;
+  }
+  return std::search(seq.begin(), seq.end(), want.begin(), want.end()) != seq.end();
+}
+
+// The documents of one shard that hold a phrase, for OP_FILTER beside the AND of its terms
+// (which gives the weight, as Xapian's OP_PHRASE would). Driven by the rarest term's postings
+// when the matcher asks for the next match; checks one document when it asks about one.
+class PhraseSource : public Xapian::PostingSource {
+ public:
+  explicit PhraseSource(std::vector<std::string> phrase) : phrase_(std::move(phrase)) {}
+  Xapian::PostingSource* clone() const override { return new PhraseSource(phrase_); }
+  void init(const Xapian::Database& db) override {
+    db_ = db;
+    current_ = 0;
+    accepted_ = false;
+    ended_ = false;
+    termfreq_ = db.get_doccount();
+    for (const auto& t : phrase_) {
+      const Xapian::doccount f = db.get_termfreq(t);
+      if (f <= termfreq_) {
+        termfreq_ = f;
+        rarest_ = t;
+      }
+    }
+    postings_ = db.postlist_begin(rarest_);
+    set_maxweight(0);
+  }
+  Xapian::doccount get_termfreq_min() const override { return 0; }
+  Xapian::doccount get_termfreq_est() const override { return termfreq_; }
+  Xapian::doccount get_termfreq_max() const override { return termfreq_; }
+  void next(double) override { advance(current_ + 1); }
+  void skip_to(Xapian::docid did, double) override {
+    if (!accepted_) {
+      advance(std::max(did, current_ + 1));
+    } else if (did > current_) {
+      advance(did);
+    }
+  }
+  bool check(Xapian::docid did, double) override {
+    current_ = did;
+    ended_ = false;
+    accepted_ = holds_phrase(db_.get_document(did, Xapian::DOC_ASSUME_VALID), phrase_);
+    return accepted_;
+  }
+  bool at_end() const override { return ended_; }
+  Xapian::docid get_docid() const override { return current_; }
+  double get_weight() const override { return 0; }
+  std::string get_description() const override { return "PhraseSource"; }
+
+ private:
+  // Moves to the first document at or after `from` that holds the phrase.
+  void advance(Xapian::docid from) {
+    if (postings_ != db_.postlist_end(rarest_) && *postings_ > from) {
+      postings_ = db_.postlist_begin(rarest_);  // asked for an earlier one: start over
+    }
+    postings_.skip_to(from);
+    for (; postings_ != db_.postlist_end(rarest_); ++postings_) {
+      if (holds_phrase(db_.get_document(*postings_, Xapian::DOC_ASSUME_VALID), phrase_)) {
+        current_ = *postings_;
+        accepted_ = true;
+        return;
+      }
+    }
+    ended_ = true;
+  }
+
+  std::vector<std::string> phrase_;
+  Xapian::Database db_;
+  std::string rarest_;
+  Xapian::doccount termfreq_ = 0;
+  Xapian::PostingIterator postings_;
+  Xapian::docid current_ = 0;
+  bool accepted_ = false, ended_ = false;
+};
 
 }  // namespace
 
@@ -137,9 +269,13 @@ Result<std::unique_ptr<TextIndex>> TextIndex::open(const std::string& dir, int32
       m.shards.push_back(
           std::make_unique<Xapian::WritableDatabase>(m.shard_path(s), Xapian::DB_CREATE_OR_OPEN));
       Xapian::WritableDatabase& db = *m.shards.back();
-      const std::string v = db.get_metadata(kChangeKey), made = db.get_metadata(kShardsKey);
-      if (made.empty()) db.set_metadata(kShardsKey, std::to_string(count));
-      whole = whole && (made.empty() ? v.empty() : made == std::to_string(count));
+      const std::string v = db.get_metadata(kChangeKey);
+      if (v.empty() && db.get_doccount() == 0) {  // new
+        db.set_metadata(kShardsKey, std::to_string(count));
+        db.set_metadata(kFormatKey, kFormat);
+      }
+      whole = whole && db.get_metadata(kShardsKey) == std::to_string(count) &&
+              db.get_metadata(kFormatKey) == kFormat;
       m.held.push_back(v.empty() ? 0 : std::stoll(v));
       m.uncommitted.push_back(1);  // the shard count, at least, to commit
       m.all.add_database(db);
@@ -227,7 +363,9 @@ Result<std::vector<std::pair<int64_t, double>>> TextIndex::search(const std::str
     seg.clear();
     if (terms.empty()) return;
     if (in_quote && terms.size() > 1) {
-      parts.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end());
+      parts.emplace_back(Xapian::Query::OP_FILTER,
+                         Xapian::Query(Xapian::Query::OP_AND, terms.begin(), terms.end()),
+                         Xapian::Query((new PhraseSource(terms))->release()));
     } else {
       for (const auto& t : terms) parts.emplace_back(t);
     }

@@ -1,8 +1,9 @@
-// The BM25 side of a store: the chunks' terms, with positions, in a Xapian index split into
-// shards that are written in parallel, one thread each. Chunk c lives in shard (c - 1) % N as
-// document (c - 1) / N + 1, which is how Xapian numbers the documents of N databases searched
-// together, so a search over all shards returns chunk ids with collection-wide BM25 statistics.
-// Each shard records the last store change it holds. Internal to the retrieval module.
+// The BM25 side of a store: the chunks' terms, and each chunk's word sequence for phrases, in a
+// Xapian index split into shards that are written in parallel, one thread each. Chunk c lives in
+// shard (c - 1) % N as document (c - 1) / N + 1, which is how Xapian numbers the documents of N
+// databases searched together, so a search over all shards returns chunk ids with collection-wide
+// BM25 statistics. Each shard records the last store change it holds. Internal to the retrieval
+// module.
 #pragma once
 
 #include <cstdint>

@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
+
+#include <xapian.h>
 
 #include "test_models.h"
 #include "troika/retrieval.h"
@@ -112,6 +115,33 @@ TEST(Retrieval, Bm25AgreesWithANaiveOkapiImplementation) {
         if (r > 0) {
           EXPECT_GE((*hits)[r - 1].score, h.score);
         }
+      }
+    }
+    // A "quoted phrase" adds the weight of its terms to the documents that hold them one after
+    // another (stop words dropped first, as at indexing): the reference checks the sequences.
+    for (const auto& [words, phrase] :
+         std::vector<std::pair<std::string, std::string>>{{"fox", "lazy dog"},
+                                                          {"investors", "stock markets"},
+                                                          {"", "jumps over the lazy dog"},
+                                                          {"", "dog foxes"},
+                                                          {"молоко", "кошка спит"}}) {
+      std::vector<double> want = naive_bm25(docs, index_terms(words), params.k1, params.b);
+      const std::vector<std::string> p = index_terms(phrase);
+      const std::vector<double> part = naive_bm25(docs, p, params.k1, params.b);
+      for (size_t i = 0; i < docs.size(); ++i) {
+        if (std::search(docs[i].begin(), docs[i].end(), p.begin(), p.end()) != docs[i].end()) {
+          want[i] += part[i];
+        }
+      }
+      const std::string q = words + " \"" + phrase + "\"";
+      auto hits = store->search(q, {.k = 50});
+      ASSERT_TRUE(hits.ok()) << hits.status().to_string();
+      size_t matching = 0;
+      for (double w : want) matching += w > 0;
+      ASSERT_EQ(hits->size(), matching) << q;
+      for (const Hit& h : *hits) {
+        const double w = want[std::stoul(h.source.substr(3))];
+        EXPECT_NEAR(h.score, w, 1e-9 * std::max(1.0, w)) << q << " " << h.source;
       }
     }
   }
@@ -315,6 +345,23 @@ TEST(Retrieval, AnIndexKeepsItsShardsAndAnOldLayoutIsRebuilt) {
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->size(), 1u);
   EXPECT_EQ((*hits)[0].source, "d7");
+  s->reset();
+  // A shard of the positional layout (no word sequences for phrases, no format mark) that claims
+  // to hold every change: rebuilt too, so phrases find what they should.
+  fs::remove_all(path + ".xapian");
+  fs::create_directories(path + ".xapian");
+  {
+    Xapian::WritableDatabase old(path + ".xapian/0", Xapian::DB_CREATE);
+    old.set_metadata("troika_change", std::to_string(st->store_change));
+    old.set_metadata("troika_shards", "1");
+    old.commit();
+  }
+  auto again = Store::open(path);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ((*again)->stats()->indexed_chunks, 10);
+  auto phrase = (*again)->search("\"lazy dog\"");
+  ASSERT_TRUE(phrase.ok());
+  EXPECT_EQ(phrase->size(), 1u);
 }
 
 TEST(Retrieval, KilledIngestReopensConsistent) {

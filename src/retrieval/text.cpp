@@ -364,11 +364,16 @@ std::vector<Span> chunk_text(const std::string& text, const ChunkOptions& o) {
 }
 
 std::vector<std::string> index_terms(const std::string& text) {
-  // Snowball runs once per distinct word and thread: a corpus's words are Zipf-distributed, so
-  // most lookups hit (stemming each occurrence was half of an ingest's indexing time).
+  // Snowball runs once per word and cache slot: a corpus's words are Zipf-distributed, so most
+  // lookups hit (stemming each occurrence was half of an ingest's indexing time). The cache is a
+  // direct-mapped array, per thread, which stays in the CPU caches better than a node-based map.
   struct Terms {
     Xapian::Stem russian{"russian"}, english{"english"};
-    std::unordered_map<std::string, std::string> of;  // word -> term ("" for a stop word)
+    struct Slot {
+      uint64_t hash = 0;       // 0: empty
+      std::string word, term;  // term "" for a stop word
+    };
+    std::vector<Slot> slots = std::vector<Slot>(size_t{1} << 15);
   };
   thread_local Terms terms;
   std::vector<std::string> out;
@@ -377,14 +382,19 @@ std::vector<std::string> index_terms(const std::string& text) {
   bool cyrillic = false;
   auto flush = [&] {
     if (word.empty()) return;
-    auto it = terms.of.find(word);
-    if (it == terms.of.end()) {
-      if (terms.of.size() >= (size_t{1} << 18)) terms.of.clear();  // bounds a thread's memory
-      std::string term;
-      if (!stop_words().count(word)) term = cyrillic ? terms.russian(word) : terms.english(word);
-      it = terms.of.emplace(word, std::move(term)).first;
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : word) h = (h ^ c) * 1099511628211ull;
+    h |= 1;
+    Terms::Slot& slot = terms.slots[h >> 49];
+    if (slot.hash != h || slot.word != word) {
+      slot.hash = h;
+      slot.word = word;
+      slot.term.clear();
+      if (!stop_words().count(word)) {
+        slot.term = cyrillic ? terms.russian(word) : terms.english(word);
+      }
     }
-    if (!it->second.empty()) out.push_back(it->second);
+    if (!slot.term.empty()) out.push_back(slot.term);
     word.clear();
     cyrillic = false;
   };
