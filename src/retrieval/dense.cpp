@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,9 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::load(const std::string& path,
   std::fclose(f);
   v->change_ = h.value("change", int64_t{0});
   v->hnsw_ = h.value("kind", "") == "hnsw";
+  if (h.contains("removed") && h["removed"].is_array()) {
+    for (const auto& id : h["removed"]) v->removed_.insert(id.get<int64_t>());
+  }
   if (v->hnsw_) {
     auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(id_map(v->index_.get())->index);
     if (hnsw) hnsw->hnsw.efSearch = kEfSearch;
@@ -80,16 +84,20 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::load(const std::string& path,
   return v;
 }
 
-int64_t VectorIndex::size() const { return index_->ntotal; }
+int64_t VectorIndex::size() const { return index_->ntotal - static_cast<int64_t>(removed_.size()); }
 
 void VectorIndex::reset() {
   make_flat();
+  removed_.clear();
   change_ = 0;
   dirty_ = true;
 }
 
-void VectorIndex::add(const std::vector<int64_t>& ids, const std::vector<float>& vectors) {
-  if (ids.empty()) return;
+bool VectorIndex::add(const std::vector<int64_t>& ids, const std::vector<float>& vectors) {
+  if (ids.empty()) return true;
+  for (int64_t id : ids) {
+    if (removed_.count(id)) return false;
+  }
   dirty_ = true;
   const auto n = static_cast<idx_t>(ids.size());
   if (!hnsw_ && index_->ntotal + n > hnsw_from_) {
@@ -111,28 +119,45 @@ void VectorIndex::add(const std::vector<int64_t>& ids, const std::vector<float>&
   }
   std::vector<idx_t> fids(ids.begin(), ids.end());
   index_->add_with_ids(n, vectors.data(), fids.data());
+  return true;
 }
 
-void VectorIndex::remove(const std::vector<int64_t>& ids) {
-  if (ids.empty()) return;
-  std::vector<idx_t> fids(ids.begin(), ids.end());
-  faiss::IDSelectorArray sel(fids.size(), fids.data());
-  index_->remove_ids(sel);
+bool VectorIndex::remove(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return true;
   dirty_ = true;
+  if (!hnsw_) {
+    std::vector<idx_t> fids(ids.begin(), ids.end());
+    faiss::IDSelectorArray sel(fids.size(), fids.data());
+    index_->remove_ids(sel);
+    return true;
+  }
+  const auto& held = id_map(index_.get())->rev_map;
+  for (int64_t id : ids) {
+    if (held.count(id)) removed_.insert(id);
+  }
+  return static_cast<int64_t>(removed_.size()) * 10 <= index_->ntotal;
 }
 
 std::vector<std::pair<int64_t, float>> VectorIndex::search(const std::vector<float>& query,
                                                            int32_t k) const {
   std::vector<std::pair<int64_t, float>> out;
-  if (index_->ntotal == 0) return out;
-  const auto kk = std::min<idx_t>(k, index_->ntotal);
-  std::vector<float> dist(static_cast<size_t>(kk));
-  std::vector<idx_t> labels(static_cast<size_t>(kk));
-  index_->search(1, query.data(), kk, dist.data(), labels.data());
-  for (idx_t i = 0; i < kk; ++i) {
-    if (labels[i] >= 0) out.emplace_back(labels[i], dist[i]);
+  const int64_t live = size();
+  if (live == 0 || k <= 0) return out;
+  const int64_t want = std::min<int64_t>(k, live);
+  // Removed vectors still in the graph take places in a result: ask for more until `want`
+  // remain, or the whole graph was asked for.
+  idx_t kk = removed_.empty() ? want : std::min<idx_t>(index_->ntotal, 2 * want + 16);
+  for (;;) {
+    std::vector<float> dist(static_cast<size_t>(kk));
+    std::vector<idx_t> labels(static_cast<size_t>(kk));
+    index_->search(1, query.data(), kk, dist.data(), labels.data());
+    out.clear();
+    for (idx_t i = 0; i < kk && static_cast<int64_t>(out.size()) < want; ++i) {
+      if (labels[i] >= 0 && !removed_.count(labels[i])) out.emplace_back(labels[i], dist[i]);
+    }
+    if (static_cast<int64_t>(out.size()) >= want || kk >= index_->ntotal) return out;
+    kk = std::min<idx_t>(index_->ntotal, kk * 4);
   }
-  return out;
 }
 
 Status VectorIndex::save() {
@@ -145,7 +170,8 @@ Status VectorIndex::save() {
                   {"dim", dim_},
                   {"change", change_},
                   {"kind", hnsw_ ? "hnsw" : "flat"},
-                  {"count", size()}};
+                  {"count", size()},
+                  {"removed", std::vector<int64_t>(removed_.begin(), removed_.end())}};
   const std::string line = h.dump() + "\n";
   bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
   try {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -29,15 +30,18 @@ class VectorIndex {
   ~VectorIndex();
 
   int64_t change() const { return change_; }
+  // The vectors searched (removed ones not counted).
   int64_t size() const;
   bool hnsw() const { return hnsw_; }
-  // HNSW cannot remove vectors: the store rebuilds it (reset, then add everything).
-  bool can_remove() const { return !hnsw_; }
 
   void reset();
   // Adds n vectors of dim floats (row-major) under the chunk ids; switches to HNSW past hnsw_from.
-  void add(const std::vector<int64_t>& ids, const std::vector<float>& vectors);
-  void remove(const std::vector<int64_t>& ids);
+  // False, adding nothing, when an id was removed from the HNSW graph before (a chunk id SQLite
+  // gave out again): the caller rebuilds the index.
+  [[nodiscard]] bool add(const std::vector<int64_t>& ids, const std::vector<float>& vectors);
+  // A flat index drops the vectors; an HNSW graph cannot, so they are marked removed and skipped
+  // by searches. False once more than a tenth of the graph is removed: the caller rebuilds it.
+  [[nodiscard]] bool remove(const std::vector<int64_t>& ids);
   void set_change(int64_t change) {
     change_ = change;
     dirty_ = true;
@@ -56,6 +60,7 @@ class VectorIndex {
   int64_t change_ = 0;
   bool hnsw_ = false, dirty_ = false;
   std::unique_ptr<faiss::Index> index_;
+  std::unordered_set<int64_t> removed_;  // HNSW only: ids in the graph no longer searched
 };
 
 }  // namespace troika::retrieval::detail

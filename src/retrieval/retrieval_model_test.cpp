@@ -210,7 +210,10 @@ TEST(RetrievalDense, ABm25StoreGainsVectorsAndRefusesAnotherModel) {
   EXPECT_NE(refused.status().message().find("holds vectors of"), std::string::npos);
 }
 
-TEST(RetrievalDense, HnswPastTheThresholdAndRebuiltAfterRemoval) {
+// An HNSW graph cannot drop vectors: removed ones are skipped by searches (and remembered across
+// a reopen) until more than a tenth are removed, or SQLite gives a removed chunk id out again;
+// then the graph is rebuilt.
+TEST(RetrievalDense, HnswPastTheThresholdSkipsRemovedVectorsAndIsRebuilt) {
   ASSERT_TRUE(bert());
   const std::string path = fresh("hnsw.sqlite");
   auto store = Store::open(path, with_bert(/*hnsw_from=*/60));
@@ -232,7 +235,41 @@ TEST(RetrievalDense, HnswPastTheThresholdAndRebuiltAfterRemoval) {
   EXPECT_EQ(st->indexed_vectors, st->vectors);
   d = (*store)->search(target.text, {.k = 5, .mode = "dense"});
   ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->size(), 5u);
   for (const Hit& x : *d) EXPECT_NE(x.chunk_id, target.chunk_id);
+  store->reset();
+  store = Store::open(path, with_bert(60));
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  st = (*store)->stats();
+  EXPECT_EQ(st->indexed_vectors, st->vectors);
+  EXPECT_EQ(st->vector_kind, "hnsw");
+  d = (*store)->search(target.text, {.k = (int32_t)st->vectors, .mode = "dense"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(static_cast<int64_t>(d->size()), st->vectors);
+  for (const Hit& x : *d) EXPECT_NE(x.chunk_id, target.chunk_id);
+  // The last document's chunks have the highest ids: SQLite hands them out again to the next one.
+  auto last = (*store)->search("\"document 49 mentions\"", {.k = 1});
+  ASSERT_TRUE(last.ok() && !last->empty());
+  ASSERT_TRUE((*store)->remove("doc49").ok());
+  std::vector<Document> fresh_doc = corpus(1, 77);
+  fresh_doc[0].source = "new";
+  ASSERT_TRUE((*store)->add(fresh_doc).ok());
+  auto again = (*store)->search("\"document 77 mentions\"", {.k = 1});
+  ASSERT_TRUE(again.ok() && !again->empty());
+  EXPECT_EQ((*again)[0].chunk_id, (*last)[0].chunk_id);  // the id was given out again
+  d = (*store)->search((*again)[0].text, {.k = 1, .mode = "dense"});
+  ASSERT_TRUE(d.ok() && !d->empty());
+  EXPECT_EQ((*d)[0].source, "new");
+  st = (*store)->stats();
+  EXPECT_EQ(st->indexed_vectors, st->vectors);
+  // Removing more than a tenth: rebuilt, the removed ones gone for good.
+  for (int i = 10; i < 20; ++i) ASSERT_TRUE((*store)->remove("doc" + std::to_string(i)).ok());
+  st = (*store)->stats();
+  EXPECT_EQ(st->indexed_vectors, st->vectors);
+  d = (*store)->search("document 13 mentions", {.k = (int32_t)st->vectors, .mode = "dense"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(static_cast<int64_t>(d->size()), st->vectors);
+  for (const Hit& x : *d) EXPECT_NE(x.source, "doc13");
 }
 
 TEST(RetrievalDense, KilledIngestWithVectorsReopensConsistent) {

@@ -132,7 +132,7 @@ struct Store::Impl {
     std::vector<float> flat;
     const auto dim = static_cast<size_t>(options.embedding->dim());
     auto push = [&] {
-      vectors->add(ids, flat);
+      static_cast<void>(vectors->add(ids, flat));  // after reset(): nothing was removed
       ids.clear();
       flat.clear();
     };
@@ -203,15 +203,7 @@ struct Store::Impl {
         }
       }
       if (vec_side && !rebuild) {
-        if (op == "rm") {
-          if (vectors->can_remove()) {
-            vectors->remove(vec_ids);
-          } else {
-            rebuild = true;
-          }
-        } else {
-          vectors->add(vec_ids, vec_data);
-        }
+        rebuild = op == "rm" ? !vectors->remove(vec_ids) : !vectors->add(vec_ids, vec_data);
       }
     }
     if (last > have_text) TROIKA_RETURN_IF_ERROR(text->apply(ops, last));
@@ -482,8 +474,11 @@ Result<std::vector<AddResult>> Store::add(const std::vector<Document>& docs) {
     std::vector<float> flat;
     flat.reserve(vecs.size() * static_cast<size_t>(m.options.embedding->dim()));
     for (const auto& x : vecs) flat.insert(flat.end(), x.begin(), x.end());
-    m.vectors->add(chunk_ids, flat);
-    m.vectors->set_change(change);
+    if (m.vectors->add(chunk_ids, flat)) {
+      m.vectors->set_change(change);
+    } else {
+      TROIKA_RETURN_IF_ERROR(m.rebuild_vectors(change));
+    }
   }
   TROIKA_RETURN_IF_ERROR(m.commit_index(false));
   return out;
