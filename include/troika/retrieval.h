@@ -95,9 +95,9 @@ struct StoreOptions {
   // Chunks are embedded on add and the dense index kept; without it the store is BM25 only, and
   // vectors already in it are kept but not searched (dense and hybrid need the model for queries).
   std::shared_ptr<Embedding> embedding;
-  // The dense index is flat (exact) up to this many vectors, then HNSW (M 32, efConstruction 40,
-  // efSearch 128; approximate). A flat scan costs ~1.8 ms per 10k vectors of 384 floats on this
-  // class of machine, so past 20k a query would cost more than HNSW's. Removed vectors stay in
+  // The dense index is flat (exact) up to this many vectors, then HNSW (M 16, efConstruction 80,
+  // efSearch 512; approximate). A flat scan reads every vector (~2 ms per 10k vectors of 384
+  // floats on 2 cores), so past 20k a query would cost more than HNSW's. Removed vectors stay in
   // the graph, skipped, until they are a tenth of it; then it is rebuilt from SQLite.
   int64_t hnsw_from = 20000;
   // Shards of a new BM25 index, each written by its own thread (0: one per core, at most 4). An

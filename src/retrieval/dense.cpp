@@ -1,5 +1,8 @@
-// VectorIndex: FAISS IndexIDMap2 over IndexFlatIP or IndexHNSWFlat, one file with a JSON header.
+// VectorIndex: FAISS IndexIDMap2 over a flat index or IndexHNSWFlat, both on FlatIP storage; one
+// file with a JSON header.
 #include "dense.h"
+
+#include "flat_ip.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -21,9 +24,9 @@ namespace {
 using json = nlohmann::json;
 using idx_t = faiss::Index::idx_t;  // faiss 1.7.3 (Debian 12); later releases: faiss::idx_t
 
-constexpr int kHnswM = 32;
-constexpr int kEfConstruction = 40;
-constexpr int kEfSearch = 128;
+constexpr int kHnswM = 16;
+constexpr int kEfConstruction = 80;
+constexpr int kEfSearch = 512;
 
 faiss::IndexIDMap2* id_map(faiss::Index* i) { return static_cast<faiss::IndexIDMap2*>(i); }
 
@@ -32,7 +35,7 @@ faiss::IndexIDMap2* id_map(faiss::Index* i) { return static_cast<faiss::IndexIDM
 VectorIndex::~VectorIndex() = default;
 
 void VectorIndex::make_flat() {
-  auto* map = new faiss::IndexIDMap2(new faiss::IndexFlatIP(dim_));
+  auto* map = new faiss::IndexIDMap2(new FlatIP(dim_));
   map->own_fields = true;
   index_.reset(map);
   hnsw_ = false;
@@ -74,6 +77,18 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::load(const std::string& path,
   std::fclose(f);
   v->change_ = h.value("change", int64_t{0});
   v->hnsw_ = h.value("kind", "") == "hnsw";
+  try {  // FAISS reads the storage back as a plain IndexFlatIP
+    auto* map = dynamic_cast<faiss::IndexIDMap2*>(v->index_.get());
+    auto* hnsw = map ? dynamic_cast<faiss::IndexHNSW*>(map->index) : nullptr;
+    if (!map || v->hnsw_ != (hnsw != nullptr)) throw faiss::FaissException("unexpected layout");
+    if (hnsw) {
+      hnsw->storage = take_flat(hnsw->storage);
+    } else {
+      map->index = take_flat(map->index);
+    }
+  } catch (const faiss::FaissException& e) {
+    return data_loss(path + ": " + e.what() + "; delete it and it is rebuilt");
+  }
   if (h.contains("removed") && h["removed"].is_array()) {
     for (const auto& id : h["removed"]) v->removed_.insert(id.get<int64_t>());
   }
@@ -107,6 +122,8 @@ bool VectorIndex::add(const std::vector<int64_t>& ids, const std::vector<float>&
     if (flat->ntotal > 0) flat->index->reconstruct_n(0, flat->ntotal, old.data());
     std::vector<idx_t> old_ids(flat->id_map.begin(), flat->id_map.end());
     auto* graph = new faiss::IndexHNSWFlat(dim_, kHnswM, faiss::METRIC_INNER_PRODUCT);
+    delete graph->storage;
+    graph->storage = new FlatIP(dim_);
     graph->hnsw.efConstruction = kEfConstruction;
     graph->hnsw.efSearch = kEfSearch;
     auto* map = new faiss::IndexIDMap2(graph);

@@ -21,8 +21,8 @@ namespace troika::retrieval::detail {
 class VectorIndex {
  public:
   // Reads PATH; a missing file is an empty index at change 0. A flat index holds up to
-  // `hnsw_from` vectors; past it the index is rebuilt as HNSW (M 32, efConstruction 40), searched
-  // with efSearch 128. Errors: data_loss (unreadable, or built for another model or dimension:
+  // `hnsw_from` vectors; past it the index is rebuilt as HNSW (M 16, efConstruction 80), searched
+  // with efSearch 512. Errors: data_loss (unreadable, or built for another model or dimension:
   // `model` and `dim` must match its header).
   static Result<std::unique_ptr<VectorIndex>> load(const std::string& path,
                                                    const std::string& model, int32_t dim,

@@ -11,10 +11,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
+#include <set>
 #include <thread>
 
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
 #include <xapian.h>
 
+#include "flat_ip.h"
 #include "test_models.h"
 #include "troika/retrieval.h"
 
@@ -362,6 +367,50 @@ TEST(Retrieval, AnIndexKeepsItsShardsAndAnOldLayoutIsRebuilt) {
   auto phrase = (*again)->search("\"lazy dog\"");
   ASSERT_TRUE(phrase.ok());
   EXPECT_EQ(phrase->size(), 1u);
+}
+
+// The SIMD flat storage under the dense index against FAISS's own exact scan, for a dimension
+// that is not a multiple of the sixteen lanes; and as HNSW storage, a graph that finds each
+// vector itself.
+TEST(Retrieval, FlatIpAgreesWithFaissExactSearch) {
+  const int d = 100, n = 3000, k = 10;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  std::vector<float> x(static_cast<size_t>(n) * d);
+  for (float& v : x) v = g(rng);
+  faiss::IndexFlatIP want(d);
+  detail::FlatIP got(d);
+  want.add(n, x.data());
+  got.add(n, x.data());
+  std::vector<float> dw(k), dg(k);
+  std::vector<faiss::Index::idx_t> iw(k), ig(k);
+  for (int q = 0; q < 20; ++q) {
+    std::vector<float> query(d);
+    for (float& v : query) v = g(rng);
+    want.search(1, query.data(), k, dw.data(), iw.data());
+    got.search(1, query.data(), k, dg.data(), ig.data());
+    for (int r = 0; r < k; ++r) {
+      EXPECT_EQ(ig[r], iw[r]) << q << " " << r;
+      EXPECT_NEAR(dg[r], dw[r], 1e-3f * std::max(1.0f, std::abs(dw[r])));
+    }
+  }
+  // More asked for than held: every vector once, then -1.
+  std::vector<float> all_d(n + 5);
+  std::vector<faiss::Index::idx_t> all_i(n + 5);
+  got.search(1, x.data(), n + 5, all_d.data(), all_i.data());
+  EXPECT_EQ(std::set<faiss::Index::idx_t>(all_i.begin(), all_i.begin() + n).size(), size_t{n});
+  for (int r = n; r < n + 5; ++r) EXPECT_EQ(all_i[r], -1);
+  EXPECT_TRUE(std::is_sorted(all_d.begin(), all_d.begin() + n, std::greater<float>()));
+  faiss::IndexHNSWFlat graph(d, 16, faiss::METRIC_INNER_PRODUCT);
+  delete graph.storage;
+  graph.storage = new detail::FlatIP(d);
+  graph.add(n, x.data());
+  int found = 0;
+  for (int i = 0; i < n; i += 30) {
+    graph.search(1, x.data() + static_cast<size_t>(i) * d, 1, dg.data(), ig.data());
+    found += ig[0] == i;
+  }
+  EXPECT_GE(found, 95);  // of 100: approximate, but a vector is nearly always its own best match
 }
 
 TEST(Retrieval, KilledIngestReopensConsistent) {
