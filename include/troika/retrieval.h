@@ -96,10 +96,10 @@ struct StoreOptions {
   // vectors already in it are kept but not searched (dense and hybrid need the model for queries).
   std::shared_ptr<Embedding> embedding;
   // The dense index is flat (exact) up to this many vectors, then HNSW (M 16, efConstruction 80,
-  // efSearch 512; approximate). A flat scan reads every vector (~2 ms per 10k vectors of 384
-  // floats on 2 cores), so past 20k a query would cost more than HNSW's. Removed vectors stay in
+  // efSearch 512; approximate). A flat scan reads every vector: ~5 ms for 100k of 384 floats on
+  // 2 cores, where HNSW takes ~2 ms but misses some of the true nearest. Removed vectors stay in
   // the graph, skipped, until they are a tenth of it; then it is rebuilt from SQLite.
-  int64_t hnsw_from = 20000;
+  int64_t hnsw_from = 100000;
   // Shards of a new BM25 index, each written by its own thread (0: one per core, at most 4). An
   // existing index keeps the count it was made with.
   int32_t index_shards = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -588,8 +589,12 @@ Result<std::vector<Hit>> Store::search(const std::string& query, const SearchOpt
   std::vector<Hit> hits;
   if (o.mode == "hybrid") {
     const int32_t depth = std::max(o.k, o.depth);
-    TROIKA_ASSIGN_OR_RETURN(auto lexical, m.bm25(query, depth));
-    TROIKA_ASSIGN_OR_RETURN(auto semantic, m.dense(query, depth));
+    // The two sides at once: the query's embedding and the vector search on a second thread.
+    auto dense_side = std::async(std::launch::async, [&] { return m.dense(query, depth); });
+    auto lexical_side = m.bm25(query, depth);
+    auto semantic_side = dense_side.get();
+    TROIKA_ASSIGN_OR_RETURN(auto lexical, std::move(lexical_side));
+    TROIKA_ASSIGN_OR_RETURN(auto semantic, std::move(semantic_side));
     std::unordered_map<int64_t, size_t> at;
     auto slot = [&](int64_t id) -> Hit& {
       auto [it, fresh] = at.try_emplace(id, hits.size());
