@@ -4,12 +4,12 @@
 // The store of record is one SQLite database (WAL; documents, chunks, their vectors, and a log of
 // changes). Beside it two derived indexes: PATH.xapian/, Xapian databases indexing the chunks for
 // BM25 with Snowball stemming chosen per word by its script (Cyrillic: Russian, else English), stop
-// words dropped, positions kept for phrase queries, in shards written in parallel and searched as
-// one (collection-wide statistics, so the scores do not depend on the shard count); and PATH.faiss,
-// a FAISS inner-product index of the chunk vectors (flat while small, HNSW when large). Every
-// change commits to SQLite first; each index records the last change it holds, and opening a store
-// brings a stale or missing index up to date from the log, so a process killed mid-way leaves a
-// store that reopens consistent.
+// words dropped, each chunk's word sequence kept for phrase queries, in shards written in parallel
+// and searched as one (collection-wide statistics, so the scores do not depend on the shard count);
+// and PATH.faiss, a FAISS inner-product index of the chunk vectors (flat while small, HNSW when
+// large). Every change commits to SQLite first; each index records the last change it holds, and
+// opening a store brings a stale or missing index up to date from the log, so a process killed
+// mid-way leaves a store that reopens consistent.
 //
 // Errors: not_found (a file to ingest, a source to remove), invalid_argument (options, an unknown
 // format, a JSONL/CSV line without the text field, naming the line), data_loss (a database that
