@@ -366,14 +366,18 @@ std::vector<Span> chunk_text(const std::string& text, const ChunkOptions& o) {
 std::vector<std::string> index_terms(const std::string& text) {
   // Snowball runs once per word and cache slot: a corpus's words are Zipf-distributed, so most
   // lookups hit (stemming each occurrence was half of an ingest's indexing time). The cache is a
-  // direct-mapped array, per thread, which stays in the CPU caches better than a node-based map.
+  // direct-mapped array per thread, which stays in the CPU caches better than a node-based map;
+  // it starts small (a server thread stemming queries keeps 1k slots) and grows fourfold, up to
+  // 32k slots, when a thread misses more often than it has slots.
   struct Terms {
     Xapian::Stem russian{"russian"}, english{"english"};
     struct Slot {
       uint64_t hash = 0;       // 0: empty
       std::string word, term;  // term "" for a stop word
     };
-    std::vector<Slot> slots = std::vector<Slot>(size_t{1} << 15);
+    int bits = 10;
+    std::vector<Slot> slots = std::vector<Slot>(size_t{1} << 10);
+    size_t misses = 0;
   };
   thread_local Terms terms;
   std::vector<std::string> out;
@@ -385,16 +389,22 @@ std::vector<std::string> index_terms(const std::string& text) {
     uint64_t h = 1469598103934665603ull;  // FNV-1a
     for (unsigned char c : word) h = (h ^ c) * 1099511628211ull;
     h |= 1;
-    Terms::Slot& slot = terms.slots[h >> 49];
-    if (slot.hash != h || slot.word != word) {
-      slot.hash = h;
-      slot.word = word;
-      slot.term.clear();
+    Terms::Slot* slot = &terms.slots[h >> (64 - terms.bits)];
+    if (slot->hash != h || slot->word != word) {
+      if (++terms.misses > terms.slots.size() && terms.bits < 15) {
+        terms.bits = std::min(terms.bits + 2, 15);
+        terms.slots.assign(size_t{1} << terms.bits, Terms::Slot{});
+        terms.misses = 0;
+        slot = &terms.slots[h >> (64 - terms.bits)];
+      }
+      slot->hash = h;
+      slot->word = word;
+      slot->term.clear();
       if (!stop_words().count(word)) {
-        slot.term = cyrillic ? terms.russian(word) : terms.english(word);
+        slot->term = cyrillic ? terms.russian(word) : terms.english(word);
       }
     }
-    if (!slot.term.empty()) out.push_back(slot.term);
+    if (!slot->term.empty()) out.push_back(slot->term);
     word.clear();
     cyrillic = false;
   };
