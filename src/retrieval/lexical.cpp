@@ -133,6 +133,7 @@ bool holds_phrase(const Xapian::Document& doc, const std::vector<std::string>& p
     v |= static_cast<uint32_t>(static_cast<unsigned char>(c) & 0x7f) << shift;
     if (static_cast<unsigned char>(c) & 0x80) {
       shift += 7;
+      if (shift > 28) return false;  // not a sequence this code wrote
       continue;
     }
     seq.push_back(v);
