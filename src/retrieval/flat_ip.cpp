@@ -10,10 +10,11 @@
 
 namespace troika::retrieval::detail {
 
+namespace {
+
 // Sixteen independent partial sums, which the compiler keeps in vector registers (one order of
-// additions for any d, so a vector's score does not depend on which clone runs).
-__attribute__((target_clones("avx512f", "avx2", "default"))) float dot(const float* a,
-                                                                       const float* b, size_t d) {
+// additions for any d and any instruction set, so a vector's score does not depend on the CPU).
+[[gnu::always_inline]] inline float dot_lanes(const float* a, const float* b, size_t d) {
   float acc[16] = {};
   size_t i = 0;
   for (; i + 16 <= d; i += 16) {
@@ -24,6 +25,31 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) float dot(const flo
   float s = 0;
   for (float x : acc) s += x;
   return s + tail;
+}
+
+__attribute__((target("avx512f"))) float dot_avx512(const float* a, const float* b, size_t d) {
+  return dot_lanes(a, b, d);
+}
+__attribute__((target("avx2"))) float dot_avx2(const float* a, const float* b, size_t d) {
+  return dot_lanes(a, b, d);
+}
+float dot_baseline(const float* a, const float* b, size_t d) { return dot_lanes(a, b, d); }
+
+// Chosen on the first call. Not an ifunc (target_clones): an ifunc's
+// resolver runs while the program is being relocated, before a sanitizer's runtime is up.
+using DotFn = float (*)(const float*, const float*, size_t);
+DotFn pick_dot() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return dot_avx512;
+  if (__builtin_cpu_supports("avx2")) return dot_avx2;
+  return dot_baseline;
+}
+
+}  // namespace
+
+float dot(const float* a, const float* b, size_t d) {
+  static const DotFn chosen = pick_dot();
+  return chosen(a, b, d);
 }
 
 namespace {

@@ -1,8 +1,8 @@
 // FAISS's flat inner-product storage with distances computed in SIMD lanes. Debian builds FAISS
 // for baseline x86-64, where its inner product is a scalar loop: 89% of an HNSW build's time and
 // all of a flat scan's. FlatIP is an IndexFlatIP (so FAISS writes and reads it as one) whose
-// distance computer and search use dot() below, compiled for AVX-512, AVX2 and baseline and
-// chosen when the program loads. Internal to the retrieval module.
+// distance computer and search use dot() below, compiled for AVX-512, AVX2 and baseline, one
+// chosen by the CPU on the first call. Internal to the retrieval module.
 #pragma once
 
 #include <faiss/IndexFlat.h>
