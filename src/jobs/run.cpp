@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/hash.h"
 #include "jobs/journal.h"
 #include "troika/jobs.h"
 
@@ -30,14 +31,9 @@ struct Line {
 
 // FNV-1a over the input's bytes: names the input a journal belongs to.
 std::string input_id(const std::string& bytes) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
   char buf[48];
-  std::snprintf(buf, sizeof(buf), "fnv1a64:%016llx:%zu", static_cast<unsigned long long>(h),
-                bytes.size());
+  std::snprintf(buf, sizeof(buf), "fnv1a64:%016llx:%zu",
+                static_cast<unsigned long long>(fnv1a64(bytes)), bytes.size());
   return buf;
 }
 

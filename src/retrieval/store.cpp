@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/hash.h"
 #include "dense.h"
 #include "lexical.h"
 #include "troika/retrieval.h"
@@ -64,13 +65,9 @@ struct Stmt {
 };
 
 std::string content_hash(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
   char buf[48];
-  std::snprintf(buf, sizeof(buf), "%016llx-%zu", static_cast<unsigned long long>(h), text.size());
+  std::snprintf(buf, sizeof(buf), "%016llx-%zu", static_cast<unsigned long long>(fnv1a64(text)),
+                text.size());
   return buf;
 }
 

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "base/hash.h"
 #include "troika/retrieval.h"
 
 namespace troika::retrieval {
@@ -386,9 +387,7 @@ std::vector<std::string> index_terms(const std::string& text) {
   bool cyrillic = false;
   auto flush = [&] {
     if (word.empty()) return;
-    uint64_t h = 1469598103934665603ull;  // FNV-1a
-    for (unsigned char c : word) h = (h ^ c) * 1099511628211ull;
-    h |= 1;
+    const uint64_t h = fnv1a64(word) | 1;
     Terms::Slot* slot = &terms.slots[h >> (64 - terms.bits)];
     if (slot->hash != h || slot->word != word) {
       if (++terms.misses > terms.slots.size() && terms.bits < 15) {
