@@ -5,7 +5,6 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <algorithm>
-#include <numeric>
 #include <vector>
 
 namespace troika::retrieval::detail {
@@ -82,24 +81,34 @@ void FlatIP::search(idx_t n, const float* x, idx_t k, float* distances, idx_t* l
   FAISS_THROW_IF_NOT_MSG(!params || !params->sel, "FlatIP: no ID selectors");
   const auto* base = reinterpret_cast<const float*>(codes.data());
   const auto dd = static_cast<size_t>(d);
-  std::vector<float> score(static_cast<size_t>(ntotal));
-  std::vector<idx_t> order(static_cast<size_t>(ntotal));
-  const idx_t kk = std::min(k, ntotal);
+  const auto kk = static_cast<size_t>(std::min(k, ntotal));
+  // The best kk so far in a heap whose top is the worst of them: one pass, no buffer of ntotal.
+  using Scored = std::pair<float, idx_t>;
+  auto better = [](const Scored& a, const Scored& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  std::vector<Scored> best;
+  best.reserve(kk + 1);
   for (idx_t q = 0; q < n; ++q) {
     const float* query = x + static_cast<size_t>(q) * dd;
-    for (idx_t i = 0; i < ntotal; ++i) {
-      score[static_cast<size_t>(i)] = dot(query, base + static_cast<size_t>(i) * dd, dd);
+    best.clear();
+    for (idx_t i = 0; i < ntotal && kk > 0; ++i) {
+      const Scored s{dot(query, base + static_cast<size_t>(i) * dd, dd), i};
+      if (best.size() < kk) {
+        best.push_back(s);
+        std::push_heap(best.begin(), best.end(), better);
+      } else if (better(s, best.front())) {
+        std::pop_heap(best.begin(), best.end(), better);
+        best.back() = s;
+        std::push_heap(best.begin(), best.end(), better);
+      }
     }
-    std::iota(order.begin(), order.end(), idx_t{0});
-    auto better = [&](idx_t a, idx_t b) {
-      const float sa = score[static_cast<size_t>(a)], sb = score[static_cast<size_t>(b)];
-      return sa > sb || (sa == sb && a < b);
-    };
-    std::partial_sort(order.begin(), order.begin() + kk, order.end(), better);
+    std::sort_heap(best.begin(), best.end(), better);
     for (idx_t r = 0; r < k; ++r) {
       const size_t at = static_cast<size_t>(q * k + r);
-      labels[at] = r < kk ? order[static_cast<size_t>(r)] : -1;
-      distances[at] = r < kk ? score[static_cast<size_t>(order[static_cast<size_t>(r)])] : 0;
+      const bool held = static_cast<size_t>(r) < best.size();
+      labels[at] = held ? best[static_cast<size_t>(r)].second : -1;
+      distances[at] = held ? best[static_cast<size_t>(r)].first : 0;
     }
   }
 }
